@@ -38,8 +38,9 @@ setup_sects=$(rd 497 1)
 payload_offset=$(rd 584 4)
 payload_length=$(rd 588 4)
 start=$(((setup_sects + 1) * 512 + payload_offset))
-[ "$payload_length" -gt 8 ] && [ $((start + payload_length)) -le "$size" ] ||
+if [ "$payload_length" -le 8 ] || [ $((start + payload_length)) -gt "$size" ]; then
 	die "payload (offset $start, length $payload_length) lies outside the $size-byte file"
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
