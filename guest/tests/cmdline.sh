@@ -1,0 +1,3 @@
+#!/bin/sh
+# The kernel command line the guest received.
+echo "HEARTH-RESULT cmdline=$(cat /proc/cmdline)"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Power off at once, straight through the kernel (benchmarks).
+poweroff -f
