@@ -17,8 +17,8 @@
 #include "core/guest_memory.h"
 
 #define BOOT_INITRD_ALIGN 4096ULL
-#define BOOT_HEAP_END_PTR 0xfe00 /* heap_end_ptr for the real-mode heap (unused in 64-bit entry)   \
-				  */
+/* heap_end_ptr: end of the real-mode heap (the 64-bit entry does not use it) */
+#define BOOT_HEAP_END_PTR 0xfe00
 
 /* PVH boot information (Xen's arch-x86/hvm/start_info.h, version 1). */
 #define HVM_START_MAGIC 0x336ec578U
