@@ -1,5 +1,45 @@
 /* SPDX-License-Identifier: MIT */
-int main(void)
+/* hearth: the command-line front end. */
+#include "cli/check.h"
+#include "cli/run.h"
+#include "hearth_version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
 {
-	return 0;
+	fprintf(out, "Usage: hearth COMMAND [options]\n"
+		     "\n"
+		     "hearth runs virtual machines on Linux KVM.\n"
+		     "\n"
+		     "Commands:\n"
+		     "  run      boot a guest in the foreground ('hearth run --help')\n"
+		     "  check    can this host run VMs, and how well? ('hearth check --help')\n"
+		     "  help     this text\n"
+		     "  version  print the version (also --version)\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "run"))
+		return cli_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cli_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("hearth %s\n", HEARTH_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "hearth: unknown command '%s' (see 'hearth help')\n", cmd);
+	return 2;
 }

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli/run.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+void cli_run_usage(void)
+{
+	printf("Usage: hearth run --kernel PATH [options]\n"
+	       "\n"
+	       "Boot a Linux guest in the foreground.\n"
+	       "\n"
+	       "Options:\n"
+	       "  --kernel PATH      kernel to boot: a bzImage (Linux x86 boot protocol 2.06+,\n"
+	       "                     64-bit entry) or an uncompressed vmlinux ELF with a PVH\n"
+	       "                     entry note (CONFIG_PVH)\n"
+	       "  --initrd PATH      initial ramdisk, placed as the boot protocol says\n"
+	       "  --cmdline STRING   kernel command line (default \"%s\")\n"
+	       "  --cpus N           number of vCPUs, 1-%u (default %u)\n"
+	       "  --memory SIZE      guest RAM; a bare number is MiB, or use a suffix K, M, G, T\n"
+	       "                     (default 512M)\n"
+	       "  --id NAME          name of the VM: 1-%u characters of A-Z a-z 0-9 _ -\n"
+	       "                     (default: generated and printed at start)\n"
+	       "  --serial KIND      where the guest's serial console (COM1) goes:\n"
+	       "                       stdio        this terminal or stdin/stdout (default)\n"
+	       "                       pty          a new pseudo-terminal, its path is printed\n"
+	       "                       file:PATH    output only, truncated at start, capped at "
+	       "%u MiB\n"
+	       "                       socket:PATH  a UNIX socket hearth listens on, one client\n"
+	       "                       none         discard output, no input\n"
+	       "  --shutdown-timeout SECONDS\n"
+	       "                     after SIGTERM presses the power button, how long the guest\n"
+	       "                     has to power off before it is stopped hard (default %u)\n"
+	       "  -v, --verbose      more messages (repeat for debug output)\n"
+	       "  -h, --help         this help\n"
+	       "\n"
+	       "Console keys (stdio on a terminal): Ctrl-A x quits, Ctrl-A h lists the keys,\n"
+	       "Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n"
+	       "\n"
+	       "Signals: SIGTERM, SIGINT or SIGHUP press the guest's ACPI power button (a\n"
+	       "clean shutdown); a second one, or the shutdown timeout, stops the VM hard.\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0  the guest powered off or rebooted (hearth exits rather than restarting),\n"
+	       "     or the user quit with Ctrl-A x\n"
+	       "  1  host-side error (bad kernel or initrd, no /dev/kvm, not enough memory...)\n"
+	       "  2  usage error (bad or missing option)\n"
+	       "  3  the guest triple-faulted (registers are printed on stderr)\n"
+	       "  4  KVM internal error or failed VM entry (registers printed)\n"
+	       "  5  a VM exit hearth does not handle (registers printed)\n"
+	       "  6  stopped hard: a second signal or the shutdown timeout\n",
+	       CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS, CONFIG_ID_MAX,
+	       CONSOLE_FILE_MAX_BYTES >> 20, CONFIG_DEFAULT_SHUTDOWN_TIMEOUT);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "hearth run: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'hearth run --help')\n");
+	return VM_EXIT_USAGE;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_ID,
+	OPT_SERIAL,
+	OPT_SHUTDOWN_TIMEOUT,
+};
+
+static const struct option run_options[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"id", required_argument, NULL, OPT_ID},
+    {"serial", required_argument, NULL, OPT_SERIAL},
+    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Host-side checks that need no KVM: files exist and look like what they claim. */
+static int check_files(const struct vm_config *cfg)
+{
+	uint8_t head[1024];
+	size_t got;
+	FILE *f;
+
+	f = fopen(cfg->kernel_path, "rb");
+	if (!f) {
+		fprintf(stderr, "hearth: cannot open kernel %s: %s\n", cfg->kernel_path,
+			strerror(errno));
+		return VM_EXIT_HOST_ERROR;
+	}
+	got = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	if (!boot_kernel_kind(head, got)) {
+		fprintf(stderr, "hearth: %s is neither a bzImage nor an ELF kernel\n",
+			cfg->kernel_path);
+		return VM_EXIT_HOST_ERROR;
+	}
+	if (cfg->initrd_path && access(cfg->initrd_path, R_OK) != 0) {
+		fprintf(stderr, "hearth: cannot open initrd %s: %s\n", cfg->initrd_path,
+			strerror(errno));
+		return VM_EXIT_HOST_ERROR;
+	}
+	return 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	struct sysinfo si;
+	struct vm *vm;
+	uint64_t v;
+	int opt, verbose = 0, status;
+
+	config_init_defaults(&cfg);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", run_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL:
+			cfg.kernel_path = optarg;
+			break;
+		case OPT_INITRD:
+			cfg.initrd_path = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg.cmdline = optarg;
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, 1, LAYOUT_MAX_CPUS, &v))
+				return usage_error(
+				    "--cpus must be a number from 1 to 254, not '%s'", optarg);
+			cfg.ncpus = (unsigned)v;
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &v))
+				return usage_error(
+				    "--memory: '%s' is not a size (e.g. 512, 512M, 2G)", optarg);
+			if (v < 8 * MiB)
+				return usage_error("--memory %s is too small (minimum 8 MiB)",
+						   optarg);
+			if (!IS_ALIGNED(v, 4 * KiB))
+				return usage_error("--memory %s is not a multiple of 4 KiB",
+						   optarg);
+			cfg.mem_size = v;
+			break;
+		case OPT_ID:
+			if (!config_valid_id(optarg))
+				return usage_error(
+				    "--id '%s' must be 1-64 characters of A-Z a-z 0-9 "
+				    "_ -",
+				    optarg);
+			snprintf(cfg.id, sizeof(cfg.id), "%s", optarg);
+			break;
+		case OPT_SERIAL: {
+			const char *path = NULL;
+			if (console_parse(optarg, &cfg.serial, &path, err, sizeof(err)))
+				return usage_error("--serial: %s", err);
+			cfg.serial_path = path;
+			break;
+		}
+		case OPT_SHUTDOWN_TIMEOUT:
+			if (parse_uint(optarg, 1, 86400, &v))
+				return usage_error(
+				    "--shutdown-timeout must be 1-86400 seconds, not "
+				    "'%s'",
+				    optarg);
+			cfg.shutdown_timeout_s = (unsigned)v;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			cli_run_usage();
+			return 0;
+		default:
+			fprintf(stderr, "hearth run: see 'hearth run --help'\n");
+			return VM_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!cfg.kernel_path)
+		return usage_error("%s", "--kernel PATH is required");
+	log_set_level(verbose >= 2 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_WARN);
+
+	status = check_files(&cfg);
+	if (status)
+		return status;
+	if (sysinfo(&si) == 0 && cfg.mem_size > (uint64_t)si.totalram * si.mem_unit)
+		log_warn("--memory %llu MiB is more than this host's %llu MiB of RAM",
+			 (unsigned long long)(cfg.mem_size / MiB),
+			 (unsigned long long)((uint64_t)si.totalram * si.mem_unit / MiB));
+
+	vm = vm_create(&cfg, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "hearth: %s\n", err);
+		return VM_EXIT_HOST_ERROR;
+	}
+	fprintf(stderr, "hearth: VM %s: %u vCPU%s, %llu MiB%s\n", cfg.id, cfg.ncpus,
+		cfg.ncpus == 1 ? "" : "s", (unsigned long long)(cfg.mem_size / MiB),
+		isatty(STDIN_FILENO) && cfg.serial == CONSOLE_STDIO ? ", Ctrl-A x quits" : "");
+	status = vm_run(vm);
+	vm_destroy(vm);
+	return status;
+}

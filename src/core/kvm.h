@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Thin wrappers around the /dev/kvm, VM and vCPU file descriptors. */
+#ifndef HEARTH_CORE_KVM_H
+#define HEARTH_CORE_KVM_H
+
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kvm {
+	int fd;		 /* /dev/kvm */
+	int vm_fd;	 /* the VM, -1 until kvm_create_vm() */
+	size_t run_size; /* size of each vCPU's kvm_run mapping */
+};
+
+/*
+ * kvm_open - open /dev/kvm (or $HEARTH_KVM_DEVICE) and check the API
+ * version. Returns 0, or -errno with a one-line explanation in err (missing
+ * device, no permission, wrong API version).
+ */
+int kvm_open(struct kvm *kvm, char *err, size_t errlen);
+
+/* kvm_close - close the VM and /dev/kvm descriptors. */
+void kvm_close(struct kvm *kvm);
+
+/* kvm_check_extension - KVM_CHECK_EXTENSION on /dev/kvm; 0 when absent. */
+int kvm_check_extension(const struct kvm *kvm, long cap);
+
+/* kvm_vm_check_extension - KVM_CHECK_EXTENSION on the VM fd (per-VM caps). */
+int kvm_vm_check_extension(const struct kvm *kvm, long cap);
+
+/* kvm_create_vm - create the VM. Returns 0 or -errno. */
+int kvm_create_vm(struct kvm *kvm);
+
+/*
+ * kvm_set_memory - register a memory slot (KVM_SET_USER_MEMORY_REGION).
+ * flags may carry KVM_MEM_LOG_DIRTY_PAGES. Returns 0 or -errno.
+ */
+int kvm_set_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+		   uint32_t flags);
+
+/* kvm_irq_line - drive a GSI of the in-kernel irqchip. Returns 0 or -errno. */
+int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
+
+/*
+ * kvm_create_vcpu - create vCPU id and map its kvm_run structure.
+ * Returns the vCPU fd (>= 0) and sets *run, or -errno.
+ */
+int kvm_create_vcpu(struct kvm *kvm, unsigned id, struct kvm_run **run);
+
+/* kvm_exit_reason_name - printable name of a KVM_EXIT_* value. */
+const char *kvm_exit_reason_name(uint32_t reason);
+
+#endif

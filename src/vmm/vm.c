@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+/* Building, running and tearing down one VM. */
+#include "vmm/vm.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpu_setup.h"
+#include "arch/x86/mptable.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define VM_KICK_SIGNAL	  SIGUSR1
+#define VM_TSS_ADDR	  0xfffbd000ULL
+#define VM_IDENT_MAP_ADDR 0xfffbc000ULL
+#define VM_MAX_KERNEL	  (256ULL * MiB)
+
+/* ---- stopping ---------------------------------------------------------- */
+
+static void eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r = write(fd, &one, sizeof(one));
+	(void)r;
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *why)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!atomic_load(&vm->stopping)) {
+		vm->exit_status = status;
+		snprintf(vm->stop_reason, sizeof(vm->stop_reason), "%s", why);
+		atomic_store(&vm->stopping, true);
+		log_info("stopping: %s", why);
+		for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+			if (v->run)
+				v->run->immediate_exit = 1;
+			if (v->thread_started && !pthread_equal(v->thread, pthread_self()))
+				pthread_kill(v->thread, VM_KICK_SIGNAL);
+		}
+		eventfd_signal(vm->stop_fd);
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+/* ---- device callbacks ---------------------------------------------------- */
+
+static void vm_irq_set(void *opaque, uint32_t gsi, int level)
+{
+	struct vm *vm = opaque;
+	int r = kvm_irq_line(&vm->kvm, gsi, level);
+
+	if (r)
+		log_error("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-r));
+}
+
+static struct irq_line vm_irq(struct vm *vm, uint32_t gsi)
+{
+	return (struct irq_line){.set = vm_irq_set, .opaque = vm, .gsi = gsi};
+}
+
+static void vm_uart_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+
+	console_write(vm->console, buf, len);
+}
+
+static void vm_uart_rx_ready(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	eventfd_signal(vm->rx_fd);
+}
+
+static void vm_guest_reset(void *opaque)
+{
+	vm_request_stop(opaque, VM_EXIT_OK, "the guest rebooted");
+}
+
+static void vm_guest_poweroff(void *opaque)
+{
+	vm_request_stop(opaque, VM_EXIT_OK, "the guest powered off");
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
+{
+	struct gm_range ranges[2];
+	unsigned nr = 0;
+	int r;
+
+	ranges[nr++] = (struct gm_range){0, vm->layout.low_ram_end};
+	if (vm->layout.high_ram_size)
+		ranges[nr++] = (struct gm_range){LAYOUT_4G, vm->layout.high_ram_size};
+	r = gm_create(&vm->mem, ranges, nr, GM_BACKING_ANON, NULL);
+	if (r) {
+		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+			 (unsigned long long)(vm->cfg.mem_size / MiB), strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		struct gm_region *g = &vm->mem.regions[i];
+		r = kvm_set_memory(&vm->kvm, g->slot, g->gpa, g->size, g->hva, 0);
+		if (r) {
+			snprintf(err, errlen, "KVM refused guest memory at %#llx (%llu MiB): %s",
+				 (unsigned long long)g->gpa, (unsigned long long)(g->size / MiB),
+				 strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = {.flags = 0};
+
+	if (ioctl(vm->kvm.vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0 &&
+	    errno != ENOTTY && errno != EINVAL) {
+		snprintf(err, errlen, "KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+		return -errno;
+	}
+	{
+		uint64_t ident = VM_IDENT_MAP_ADDR;
+		/* Needed by VMX without unrestricted guest; harmless elsewhere. */
+		if (ioctl(vm->kvm.vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
+			log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	}
+	if (ioctl(vm->kvm.vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		snprintf(err, errlen, "cannot create the in-kernel interrupt controller: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm->kvm.vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		snprintf(err, errlen, "cannot create the in-kernel PIT: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int vm_register_pio(struct vm *vm, uint64_t base, uint64_t len,
+			   const struct bus_device_ops *ops, void *opaque, char *err, size_t errlen)
+{
+	int r = bus_register(&vm->pio, base, len, ops, opaque);
+
+	if (r)
+		snprintf(err, errlen, "internal error: port range %#llx+%llu for %s: %s",
+			 (unsigned long long)base, (unsigned long long)len, ops->name,
+			 strerror(-r));
+	return r;
+}
+
+static int vm_setup_devices(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	ns16550_init(&vm->uart, vm_irq(vm, LAYOUT_GSI_COM1), vm_uart_tx, vm);
+	ns16550_set_rx_ready(&vm->uart, vm_uart_rx_ready);
+	i8042_init(&vm->i8042, vm_irq(vm, LAYOUT_GSI_KEYBOARD), vm_irq(vm, LAYOUT_GSI_MOUSE),
+		   vm_guest_reset, vm);
+	mc146818_init(&vm->rtc, vm_irq(vm, LAYOUT_GSI_RTC), vm->layout.low_ram_end,
+		      vm->layout.high_ram_size);
+	acpi_pm_init(&vm->pm, vm_irq(vm, LAYOUT_GSI_SCI), vm_guest_poweroff, vm);
+	cf9_reset_init(&vm->cf9, vm_guest_reset, vm);
+	vm->devices_ready = true;
+
+	r = vm_register_pio(vm, LAYOUT_PORT_COM1, 8, &ns16550_bus_ops, &vm->uart, err, errlen);
+	r = r
+		?: vm_register_pio(vm, LAYOUT_PORT_I8042, 1, &i8042_data_bus_ops, &vm->i8042, err,
+				   errlen);
+	r = r
+		?: vm_register_pio(vm, LAYOUT_PORT_I8042 + 4, 1, &i8042_cmd_bus_ops, &vm->i8042,
+				   err, errlen);
+	r = r ?: vm_register_pio(vm, LAYOUT_PORT_RTC, 2, &mc146818_bus_ops, &vm->rtc, err, errlen);
+	r = r
+		?: vm_register_pio(vm, LAYOUT_PORT_PM1A_EVT, 4, &acpi_pm_evt_bus_ops, &vm->pm, err,
+				   errlen);
+	r = r
+		?: vm_register_pio(vm, LAYOUT_PORT_PM1A_CNT, 2, &acpi_pm_cnt_bus_ops, &vm->pm, err,
+				   errlen);
+	r = r
+		?: vm_register_pio(vm, LAYOUT_PORT_RESET, 1, &cf9_reset_bus_ops, &vm->cf9, err,
+				   errlen);
+	return r;
+}
+
+static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
+{
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_len = 0, initrd_len = 0;
+	uint8_t *tables;
+	uint64_t rsdp = 0;
+	struct boot_input in;
+	struct boot_entry entry;
+	int r, n;
+
+	r = read_whole_file(vm->cfg.kernel_path, VM_MAX_KERNEL, &kernel, &kernel_len);
+	if (r) {
+		snprintf(err, errlen, "cannot read kernel %s: %s", vm->cfg.kernel_path,
+			 r == -EFBIG ? "file is larger than 256 MiB" : strerror(-r));
+		return r;
+	}
+	if (vm->cfg.initrd_path) {
+		r = read_whole_file(vm->cfg.initrd_path, vm->layout.low_ram_end, &initrd,
+				    &initrd_len);
+		if (r) {
+			snprintf(err, errlen, "cannot read initrd %s: %s", vm->cfg.initrd_path,
+				 r == -EFBIG ? "it is larger than the guest's low memory"
+					     : strerror(-r));
+			goto out;
+		}
+	}
+
+	/* Firmware tables: ACPI (primary) and the MP table (for old kernels). */
+	tables = gm_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
+	n = tables ? acpi_build(&vm->layout, tables, LAYOUT_ACPI_END - LAYOUT_ACPI_START,
+				LAYOUT_ACPI_START, &rsdp)
+		   : -EFAULT;
+	if (n < 0) {
+		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-n));
+		r = n;
+		goto out;
+	}
+	gm_mark_dirty(&vm->mem, LAYOUT_ACPI_START, (uint64_t)n);
+	tables = gm_ptr(&vm->mem, LAYOUT_EBDA_START, LAYOUT_EBDA_END - LAYOUT_EBDA_START);
+	n = tables ? mptable_build(vm->cfg.ncpus, tables, LAYOUT_EBDA_END - LAYOUT_EBDA_START,
+				   LAYOUT_EBDA_START)
+		   : -EFAULT;
+	if (n < 0)
+		log_info("no MP table for %u vCPUs (it does not fit); ACPI describes them",
+			 vm->cfg.ncpus);
+	else
+		gm_mark_dirty(&vm->mem, LAYOUT_EBDA_START, (uint64_t)n);
+
+	in = (struct boot_input){
+	    .kernel = kernel,
+	    .kernel_len = kernel_len,
+	    .initrd = initrd,
+	    .initrd_len = initrd_len,
+	    .cmdline = vm->cfg.cmdline,
+	    .rsdp_gpa = rsdp,
+	};
+	r = boot_load(&vm->mem, &vm->layout, &in, &entry, err, errlen);
+	if (r)
+		goto out;
+	r = x86_write_boot_tables(&vm->mem);
+	if (r) {
+		snprintf(err, errlen, "cannot write the boot page tables");
+		goto out;
+	}
+	r = x86_vcpu_setup_regs(
+	    vm->vcpus[0].fd, entry.mode == BOOT_ENTRY_PVH32 ? X86_ENTRY_PROT32 : X86_ENTRY_LONG64,
+	    entry.rip, entry.boot_info_gpa);
+	if (r)
+		snprintf(err, errlen, "cannot set the boot vCPU's registers: %s", strerror(-r));
+out:
+	free(kernel);
+	free(initrd);
+	return r;
+}
+
+static int vm_setup_vcpus(struct vm *vm, char *err, size_t errlen)
+{
+	struct kvm_cpuid_entry2 *cpuid;
+	int r = 0;
+
+	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(*vm->vcpus));
+	cpuid = calloc(CPU_MODEL_MAX_ENTRIES, sizeof(*cpuid));
+	if (!vm->vcpus || !cpuid) {
+		free(cpuid);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		unsigned nent;
+
+		v->vm = vm;
+		v->index = i;
+		v->fd = kvm_create_vcpu(&vm->kvm, i, &v->run);
+		if (v->fd < 0) {
+			r = v->fd;
+			snprintf(err, errlen, "cannot create vCPU %u: %s", i, strerror(-r));
+			break;
+		}
+		nent = cpu_model_vcpu_cpuid(&vm->cpu, i, vm->cfg.ncpus, cpuid);
+		r = x86_vcpu_setup_cpu(v->fd, cpuid, nent);
+		if (r) {
+			snprintf(err, errlen, "cannot set up vCPU %u: %s", i, strerror(-r));
+			break;
+		}
+		if (i == 0) {
+			int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+			vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+			vm->cpu.tsc_khz = vm->tsc_khz;
+		}
+	}
+	free(cpuid);
+	return r;
+}
+
+struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct vm *vm;
+	int r;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	vm->cfg = *cfg;
+	vm->kvm.fd = vm->kvm.vm_fd = -1;
+	vm->mem.fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->rx_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+
+	r = kvm_open(&vm->kvm, err, errlen);
+	if (r)
+		goto fail;
+	r = cpu_model_probe(&vm->cpu, vm->kvm.fd);
+	if (r) {
+		snprintf(err, errlen, "cannot read the CPUID KVM supports: %s", strerror(-r));
+		goto fail;
+	}
+	r = layout_compute(&vm->layout, cfg->mem_size, cfg->ncpus, vm->cpu.phys_bits, err, errlen);
+	if (r)
+		goto fail;
+	r = kvm_create_vm(&vm->kvm);
+	if (r) {
+		snprintf(err, errlen, "cannot create a KVM virtual machine: %s", strerror(-r));
+		goto fail;
+	}
+	if (vm_setup_irqchip(vm, err, errlen) || vm_setup_memory(vm, err, errlen) ||
+	    vm_setup_devices(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
+	    vm_load_guest(vm, err, errlen))
+		goto fail;
+	vm->console = console_open(cfg->serial, cfg->serial_path, err, errlen);
+	if (!vm->console)
+		goto fail;
+	return vm;
+
+fail:
+	vm_destroy(vm);
+	return NULL;
+}
+
+/* ---- running --------------------------------------------------------------- */
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "vcpu%u", v->index);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, VM_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&vm->stopping)) {
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			log_error("vCPU %u: KVM_RUN failed: %s", v->index, strerror(errno));
+			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "KVM_RUN failed");
+			break;
+		}
+		r = vcpu_handle_exit(v, v->run);
+		if (r > 0) {
+			if (r >= VM_EXIT_TRIPLE_FAULT && r <= VM_EXIT_UNHANDLED)
+				vcpu_dump_registers(v);
+			vm_request_stop(vm, r, "the guest stopped with an error");
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Input from the console that the UART has not taken yet. */
+struct input_buffer {
+	uint8_t data[4096];
+	size_t off, len;
+};
+
+static void pump_input(struct vm *vm, struct input_buffer *in)
+{
+	while (in->off < in->len) {
+		size_t n = ns16550_receive(&vm->uart, in->data + in->off, in->len - in->off);
+		if (n == 0)
+			break;
+		in->off += n;
+	}
+	if (in->off == in->len)
+		in->off = in->len = 0;
+}
+
+static void epoll_set(int ep, int fd, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	if (fd < 0)
+		return;
+	if (on)
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	else
+		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct input_buffer input = {.off = 0, .len = 0};
+	struct sigaction sa;
+	sigset_t sigs, old;
+	int ep, sfd, tfd, in_fd;
+	bool in_polled, power_pressed = false;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigaction(VM_KICK_SIGNAL, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The event loop takes SIGTERM/SIGINT/SIGHUP through a signalfd. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, VM_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	sigdelset(&sigs, VM_KICK_SIGNAL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || ep < 0) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop setup failed");
+	}
+	in_fd = console_input_fd(vm->console);
+	epoll_set(ep, vm->stop_fd, true);
+	epoll_set(ep, vm->rx_fd, true);
+	epoll_set(ep, sfd, true);
+	epoll_set(ep, tfd, true);
+	epoll_set(ep, in_fd, true);
+	in_polled = in_fd >= 0;
+
+	for (unsigned i = 0; i < vm->cfg.ncpus && !atomic_load(&vm->stopping); i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (pthread_create(&v->thread, NULL, vcpu_thread, v)) {
+			log_error("cannot start vCPU %u thread", i);
+			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "thread creation failed");
+			break;
+		}
+		v->thread_started = true;
+	}
+
+	while (!atomic_load(&vm->stopping)) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop failed");
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t cnt;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (!power_pressed) {
+						struct itimerspec its = {
+						    .it_value.tv_sec = vm->cfg.shutdown_timeout_s};
+						power_pressed = true;
+						log_info("signal %u: pressing the power button",
+							 si.ssi_signo);
+						acpi_pm_press_power_button(&vm->pm);
+						timerfd_settime(tfd, 0, &its, NULL);
+					} else {
+						vm_request_stop(vm, VM_EXIT_FORCED,
+								"second signal: stopped hard");
+					}
+				}
+			} else if (fd == tfd) {
+				if (read(tfd, &cnt, sizeof(cnt)) > 0) {
+					log_warn("the guest did not shut down within %u s of the "
+						 "power button: stopping it hard",
+						 vm->cfg.shutdown_timeout_s);
+					vm_request_stop(vm, VM_EXIT_FORCED, "shutdown timeout");
+				}
+			} else if (fd == vm->rx_fd) {
+				if (read(vm->rx_fd, &cnt, sizeof(cnt)) > 0)
+					pump_input(vm, &input);
+				if (!in_polled && input.len == 0 && in_fd >= 0) {
+					epoll_set(ep, in_fd, true);
+					in_polled = true;
+				}
+			} else if (fd == in_fd && input.len == 0) {
+				enum console_event ev = CONSOLE_EV_NONE;
+				ssize_t got = console_read_input(vm->console, input.data,
+								 sizeof(input.data), &ev);
+				if (got > 0) {
+					input.off = 0;
+					input.len = (size_t)got;
+					pump_input(vm, &input);
+				}
+				if (ev == CONSOLE_EV_QUIT)
+					vm_request_stop(vm, VM_EXIT_OK, "quit from the console");
+				if (ev == CONSOLE_EV_EOF) {
+					epoll_set(ep, in_fd, false);
+					in_fd = -1;
+					in_polled = false;
+				} else if (input.len > 0 && in_polled) {
+					/* The UART is full: wait until the guest drains it. */
+					epoll_set(ep, in_fd, false);
+					in_polled = false;
+				}
+			}
+		}
+	}
+
+	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	}
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	console_close(vm->console);
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->run)
+			munmap(v->run, vm->kvm.run_size);
+		if (v->fd > 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	if (vm->devices_ready) {
+		cf9_reset_destroy(&vm->cf9);
+		acpi_pm_destroy(&vm->pm);
+		mc146818_destroy(&vm->rtc);
+		i8042_destroy(&vm->i8042);
+		ns16550_destroy(&vm->uart);
+	}
+	gm_destroy(&vm->mem);
+	kvm_close(&vm->kvm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->rx_fd >= 0)
+		close(vm->rx_fd);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
+}

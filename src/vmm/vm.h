@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One virtual machine: built from a vm_config by vm_create() (the single
+ * place that assembles memory, vCPUs and every device, in order), run in
+ * the foreground by vm_run(), torn down in reverse by vm_destroy().
+ */
+#ifndef HEARTH_VMM_VM_H
+#define HEARTH_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/x86/cpu_model.h"
+#include "arch/x86/layout.h"
+#include "core/bus.h"
+#include "core/guest_memory.h"
+#include "core/kvm.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/cf9_reset.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/mc146818.h"
+#include "devices/legacy/ns16550.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+
+/* hearth's exit statuses (also documented in `hearth run --help`). */
+enum vm_exit_status {
+	VM_EXIT_OK = 0,		    /* guest powered off or rebooted, or the user quit */
+	VM_EXIT_HOST_ERROR = 1,	    /* a host-side failure */
+	VM_EXIT_USAGE = 2,	    /* bad command line */
+	VM_EXIT_TRIPLE_FAULT = 3,   /* the guest triple-faulted (KVM_EXIT_SHUTDOWN) */
+	VM_EXIT_INTERNAL_ERROR = 4, /* KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR) */
+	VM_EXIT_UNHANDLED = 5,	    /* an exit hearth does not handle */
+	VM_EXIT_FORCED = 6,	    /* stopped hard: the guest ignored the power button */
+};
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t exits; /* exits handled in user space */
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm kvm;
+	struct cpu_model cpu;
+	struct machine_layout layout;
+	struct guest_memory mem;
+	struct bus pio;
+	struct bus mmio;
+	struct console *console;
+	struct ns16550 uart;
+	struct i8042 i8042;
+	struct mc146818 rtc;
+	struct acpi_pm pm;
+	struct cf9_reset cf9;
+	bool devices_ready;
+	struct vcpu *vcpus;
+	uint32_t tsc_khz;
+
+	/* Stopping: the first request wins; vm_run() returns its status. */
+	pthread_mutex_t stop_lock;
+	atomic_bool stopping;
+	int exit_status;
+	char stop_reason[128];
+	int stop_fd; /* eventfd: wakes the event loop when the VM stops */
+	int rx_fd;   /* eventfd: the UART has room for more input */
+};
+
+/*
+ * vm_create - build a VM from cfg: open KVM, compute the layout, map memory,
+ * create the irqchip, PIT, devices and vCPUs, load the kernel and firmware
+ * tables. Returns NULL with one line in err on failure (nothing runs then).
+ */
+struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
+
+/*
+ * vm_run - start the vCPUs and run the event loop (console input, signals)
+ * until the VM stops. Returns an enum vm_exit_status value.
+ */
+int vm_run(struct vm *vm);
+
+/*
+ * vm_request_stop - ask the VM to stop with status (first caller wins);
+ * safe from any thread. why is logged at info level.
+ */
+void vm_request_stop(struct vm *vm, int status, const char *why);
+
+/* vm_destroy - tear down everything vm_create() built, in reverse. */
+void vm_destroy(struct vm *vm);
+
+/*
+ * vcpu_handle_exit - handle one KVM_RUN exit described by run. Returns 0 to
+ * keep running, or an enum vm_exit_status value (> 0) to stop the VM. A plain
+ * function so that tests can call it with synthetic kvm_run contents.
+ */
+int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run);
+
+/* vcpu_dump_registers - print the vCPU's registers on stderr. */
+void vcpu_dump_registers(const struct vcpu *vcpu);
+
+#endif
