@@ -110,14 +110,23 @@ static void update_irq(struct ns16550 *u)
 	}
 }
 
+/*
+ * rx_ready is owed after a refused receive, once host input is accepted
+ * again (not in loopback) and the receiver is at most half full.
+ */
+static void check_rx_ready(struct ns16550 *u, struct ns16550_deferred *d)
+{
+	if (u->rx_blocked && !(u->mcr & MCR_LOOP) && u->rx_count <= rx_capacity(u) / 2) {
+		u->rx_blocked = false;
+		d->rx_ready = true;
+	}
+}
+
 static void rx_clear(struct ns16550 *u, struct ns16550_deferred *d)
 {
 	u->rx_head = 0;
 	u->rx_count = 0;
-	if (u->rx_blocked) {
-		u->rx_blocked = false;
-		d->rx_ready = true;
-	}
+	check_rx_ready(u, d);
 }
 
 /* Store one received byte; returns false when the receiver is full. */
@@ -139,10 +148,7 @@ static uint8_t rx_pop(struct ns16550 *u, struct ns16550_deferred *d)
 	byte = u->rx_fifo[u->rx_head];
 	u->rx_head = (u->rx_head + 1) % NS16550_RX_FIFO_SIZE;
 	u->rx_count--;
-	if (u->rx_blocked && u->rx_count <= rx_capacity(u) / 2) {
-		u->rx_blocked = false;
-		d->rx_ready = true;
-	}
+	check_rx_ready(u, d);
 	return byte;
 }
 
@@ -223,14 +229,9 @@ static void write_thr(struct ns16550 *u, uint8_t val, struct ns16550_deferred *d
 
 static void write_mcr(struct ns16550 *u, uint8_t val, struct ns16550_deferred *d)
 {
-	bool was_loop = u->mcr & MCR_LOOP;
-
 	u->mcr = val & MCR_MASK;
 	msr_set_lines(u, msr_lines(u->mcr));
-	if (was_loop && !(u->mcr & MCR_LOOP) && u->rx_blocked && u->rx_count < rx_capacity(u)) {
-		u->rx_blocked = false;
-		d->rx_ready = true;
-	}
+	check_rx_ready(u, d);
 }
 
 static uint8_t reg_read(struct ns16550 *u, unsigned reg, struct ns16550_deferred *d)
@@ -399,10 +400,7 @@ void ns16550_reset(struct ns16550 *u)
 
 	pthread_mutex_lock(&u->lock);
 	power_on_state(u);
-	if (u->rx_blocked) {
-		u->rx_blocked = false;
-		d.rx_ready = true;
-	}
+	check_rx_ready(u, &d);
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	run_deferred(u, &d);

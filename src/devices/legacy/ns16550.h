@@ -53,7 +53,8 @@ typedef void (*ns16550_tx_fn)(void *opaque, const uint8_t *buf, size_t len);
 /*
  * Called when receive space frees up after ns16550_receive() refused bytes:
  * once the guest has drained the receiver to half its capacity or less, or
- * the FIFO was cleared, or loopback mode ended. The caller then retries.
+ * the FIFO was cleared, or loopback mode ended (never while in loopback).
+ * The caller then retries.
  */
 typedef void (*ns16550_rx_ready_fn)(void *opaque);
 
