@@ -169,6 +169,8 @@ static void test_fadt(void **state)
 	assert_int_equal(f[89], 2);	   /* PM1_CNT_LEN */
 	assert_int_equal(f[91], 0);	   /* PM_TMR_LEN */
 
+	assert_int_equal(f[108], 0x32); /* CENTURY: the RTC's century register */
+
 	boot = rd16(f + 109);
 	assert_true(boot & (1u << 0));	/* legacy devices */
 	assert_true(boot & (1u << 1));	/* 8042 */
@@ -866,6 +868,7 @@ static void test_iasl(void **state)
 	    "Reset Register Supported (V2) : 1",
 	    "Hardware Reduced (V5) : 0",
 	    "FADT Minor Revision : 03",
+	    "RTC Century Index : 32",
 	    NULL,
 	};
 	static const char *const madt_expect[] = {
@@ -893,7 +896,8 @@ static void test_iasl(void **state)
 
 	(void)state;
 	if (!iasl_path()) {
-		skip(); /* iasl (package acpica-tools) is not installed */
+		print_message("skipped: iasl not found on PATH (install acpica-tools)\n");
+		skip();
 		return;
 	}
 	build(&b, 4, &opts);

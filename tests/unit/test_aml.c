@@ -478,7 +478,8 @@ static void test_iasl_roundtrip(void **state)
 
 	(void)state;
 	if (!iasl_path()) {
-		skip(); /* iasl (package acpica-tools) is not installed */
+		print_message("skipped: iasl not found on PATH (install acpica-tools)\n");
+		skip();
 		return;
 	}
 

@@ -41,7 +41,8 @@
 #define GAS_ACCESS_BYTE 1
 #define GAS_ACCESS_WORD 2
 
-#define RESET_VALUE 0x06 /* 0xcf9: full reset (bit 2) with system reset (bit 1) */
+#define RTC_CENTURY_REG 0x32 /* the MC146818 model keeps the century (BCD) here */
+#define RESET_VALUE	0x06 /* 0xcf9: RST_CPU (bit 2) with SYS_RST (bit 1), a hard reset */
 
 /* MADT */
 #define MADT_PCAT_COMPAT     (1u << 0)
@@ -320,7 +321,7 @@ static int build_fadt(struct aml *t, uint64_t facs_gpa, uint64_t dsdt_gpa)
 	aml_u8(t, 0);			  /* DUTY_WIDTH */
 	aml_u8(t, 0);			  /* DAY_ALRM */
 	aml_u8(t, 0);			  /* MON_ALRM */
-	aml_u8(t, 0);			  /* CENTURY: no century register declared */
+	aml_u8(t, RTC_CENTURY_REG);	  /* CENTURY: CMOS index of the century */
 	aml_u16(t, FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042 | FADT_BOOT_VGA_NOT_PRESENT);
 	aml_u8(t, 0); /* reserved */
 	aml_u32(t, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |

@@ -40,8 +40,9 @@ struct acpi_options {
 	void *opaque;
 	/*
 	 * When mcfg is set, add an MCFG table: PCI segment 0, buses
-	 * ecam_bus_start..ecam_bus_end in the ECAM area at ecam_base
-	 * (1 MiB per bus).
+	 * ecam_bus_start..ecam_bus_end of the ECAM area whose bus 0 starts at
+	 * ecam_base (1 MiB per bus; hearth: LAYOUT_ECAM_BASE, buses 0-255).
+	 * The DSDT hook then adds the matching PNP0A08 host bridge.
 	 */
 	bool mcfg;
 	uint64_t ecam_base;
