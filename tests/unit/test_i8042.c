@@ -362,17 +362,38 @@ static void test_translation_table(void **state)
 {
 	struct fixture *f = *state;
 	static const uint8_t pairs[][2] = {
-	    {0x76, 0x01}, /* Esc */ {0x16, 0x02},    /* 1 */ {0x45, 0x0b},	/* 0 */
-	    {0x66, 0x0e}, /* BkSp */ {0x0d, 0x0f},   /* Tab */ {0x15, 0x10},	/* Q */
-	    {0x4d, 0x19}, /* P */ {0x5a, 0x1c},	     /* Enter */ {0x14, 0x1d},	/* LCtrl */
-	    {0x1c, 0x1e}, /* A */ {0x4b, 0x26},	     /* L */ {0x0e, 0x29},	/* ` */
-	    {0x12, 0x2a}, /* LShift */ {0x5d, 0x2b}, /* \ */ {0x1a, 0x2c},	/* Z */
-	    {0x3a, 0x32}, /* M */ {0x59, 0x36},	     /* RShift */ {0x7c, 0x37}, /* KP* */
-	    {0x11, 0x38}, /* LAlt */ {0x29, 0x39},   /* Space */ {0x58, 0x3a},	/* Caps */
-	    {0x05, 0x3b}, /* F1 */ {0x09, 0x44},     /* F10 */ {0x77, 0x45},	/* NumLk */
-	    {0x7e, 0x46}, /* ScrLk */ {0x6c, 0x47},  /* KP7 */ {0x70, 0x52},	/* KP0 */
-	    {0x71, 0x53}, /* KP. */ {0x78, 0x57},    /* F11 */ {0x07, 0x58},	/* F12 */
-	    {0x83, 0x41}, /* F7 */ {0x61, 0x56},				/* 102nd */
+	    {0x76, 0x01}, /* Esc */
+	    {0x16, 0x02}, /* 1 */
+	    {0x45, 0x0b}, /* 0 */
+	    {0x66, 0x0e}, /* Backspace */
+	    {0x0d, 0x0f}, /* Tab */
+	    {0x15, 0x10}, /* Q */
+	    {0x4d, 0x19}, /* P */
+	    {0x5a, 0x1c}, /* Enter */
+	    {0x14, 0x1d}, /* left Ctrl */
+	    {0x1c, 0x1e}, /* A */
+	    {0x4b, 0x26}, /* L */
+	    {0x0e, 0x29}, /* backtick */
+	    {0x12, 0x2a}, /* left Shift */
+	    {0x5d, 0x2b}, /* backslash */
+	    {0x1a, 0x2c}, /* Z */
+	    {0x3a, 0x32}, /* M */
+	    {0x59, 0x36}, /* right Shift */
+	    {0x7c, 0x37}, /* keypad * */
+	    {0x11, 0x38}, /* left Alt */
+	    {0x29, 0x39}, /* Space */
+	    {0x58, 0x3a}, /* Caps Lock */
+	    {0x05, 0x3b}, /* F1 */
+	    {0x09, 0x44}, /* F10 */
+	    {0x77, 0x45}, /* Num Lock */
+	    {0x7e, 0x46}, /* Scroll Lock */
+	    {0x6c, 0x47}, /* keypad 7 */
+	    {0x70, 0x52}, /* keypad 0 */
+	    {0x71, 0x53}, /* keypad . */
+	    {0x78, 0x57}, /* F11 */
+	    {0x07, 0x58}, /* F12 */
+	    {0x83, 0x41}, /* F7 */
+	    {0x61, 0x56}, /* 102nd key */
 	};
 
 	for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
@@ -479,6 +500,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_injection_irq_enable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_alt_del, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_translation_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_buffer_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_aux_no_device, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_displaces_key, setup, teardown),
