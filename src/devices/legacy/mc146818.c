@@ -309,8 +309,10 @@ static void advance(struct mc146818 *rtc, int64_t g)
 {
 	int64_t s0, s1, s, period;
 
-	if (g <= rtc->last_ns)
+	if (g <= rtc->last_ns) {
+		rtc->last_ns = g; /* the host clock stepped back: follow it */
 		return;
+	}
 	if (!(rtc->cmos[REG_B] & B_SET)) {
 		s0 = floor_div(rtc->last_ns, NS_PER_SEC);
 		s1 = floor_div(g, NS_PER_SEC);
@@ -387,9 +389,9 @@ static void data_write(struct mc146818 *rtc, uint8_t val, int64_t g, bool *timer
 		old = rtc->cmos[REG_B];
 		if (val & B_SET)
 			val &= ~B_UIE; /* setting SET clears UIE */
-		if (!(old & B_SET) && (val & B_SET))
-			latch_time(rtc, g);
 		rtc->cmos[REG_B] = val;
+		if (!(old & B_SET) && (val & B_SET))
+			latch_time(rtc, g); /* in the mode this write selects */
 		if ((old & B_SET) && !(val & B_SET) && !set_from_regs(rtc, 0))
 			rtc->last_ns = g;
 		update_irq(rtc);
