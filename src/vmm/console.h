@@ -10,10 +10,11 @@
  * run while no other thread uses the console.
  *
  * Output never stops the VM: a reader that does not keep up makes
- * console_write() wait at most CONSOLE_WRITE_TIMEOUT_MS per call; after such
- * a timeout the back-end is "stalled" and further output is dropped at once
- * until a write goes through again. Write errors (EPIPE, EIO, ...) drop the
- * output and are logged once.
+ * console_write() wait at most CONSOLE_WRITE_TIMEOUT_MS per call (the pty
+ * back-end never waits, see below); after such a timeout the back-end is
+ * "stalled" and further output is dropped at once until a write goes through
+ * without waiting again. Write errors (EPIPE, EIO, ...) drop the output and
+ * are logged once. The caller ignores SIGPIPE (a file: PATH may be a FIFO).
  *
  * Back-ends:
  *  stdio        Output to stdout, input from stdin. When stdin is a terminal
@@ -21,7 +22,8 @@
  *               mode (no echo, no line editing, no signals: Ctrl-C and Ctrl-Z
  *               go to the guest; output post-processing is left as it was so
  *               hearth's own messages on stderr stay readable) and the escape
- *               keys below are active. The terminal's settings are restored
+ *               keys below are active (Ctrl-A h prints on stdout if it is a
+ *               terminal, else on stderr). The terminal's settings are restored
  *               by console_close(), by an atexit() handler, by
  *               console_restore_terminal() (for the VMM's signal handlers),
  *               and by handlers console_open() installs for fatal signals
