@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* i8042 PS/2 controller model, driven through the port-I/O bus as Linux probes it. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -492,6 +493,56 @@ static void test_wide_and_reset(void **state)
 	assert_int_equal(command(f, 0x20), 0x45);
 }
 
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state;
+	struct i8042_state st;
+	struct i8042 other;
+	struct irq_rec r1 = {0}, r12 = {0};
+	struct irq_line l1 = {.set = irq_rec_set, .opaque = &r1, .gsi = 1};
+	struct irq_line l12 = {.set = irq_rec_set, .opaque = &r12, .gsi = 12};
+	uint8_t v;
+
+	out(f, DATA, 0xf0);
+	assert_int_equal(in(f, DATA), 0xfa);
+	out(f, DATA, 0x01);
+	assert_int_equal(in(f, DATA), 0xfa);
+	write_ctr(f, 0x05);
+	assert_int_equal(i8042_inject_scancodes(&f->kbd, (const uint8_t *)"\x1c\xf0\x1c\x32", 4),
+			 4);
+	out(f, CMD, 0x20); /* a reply holds the output buffer, keys wait */
+	i8042_save(&f->kbd, &st);
+
+	i8042_init(&other, l1, l12, NULL, NULL);
+	assert_int_equal(i8042_load(&other, &st), 0);
+	assert_int_equal(r1.level, 1);
+	assert_int_equal(r12.level, 0);
+	{
+		static const uint8_t want[] = {0x05, 0x1e, 0x9e, 0x30};
+
+		for (unsigned i = 0; i < sizeof(want); i++) {
+			i8042_data_bus_ops.read(&other, 0, &v, 1);
+			assert_int_equal(v, want[i]);
+		}
+	}
+	i8042_cmd_bus_ops.read(&other, 0, &v, 1);
+	assert_false(v & STS_OBF);
+	assert_int_equal(r1.level, 0);
+
+	st.kbd_count = I8042_KBD_BUFFER; /* plus the held byte: too many */
+	assert_int_equal(i8042_load(&other, &st), -EINVAL);
+	st.kbd_count = 0;
+	st.kbd_set = 3;
+	assert_int_equal(i8042_load(&other, &st), -EINVAL);
+	st.kbd_set = 2;
+	st.pending_cmd = 0xaa;
+	assert_int_equal(i8042_load(&other, &st), -EINVAL);
+	st.pending_cmd = 0;
+	st.obf = 2;
+	assert_int_equal(i8042_load(&other, &st), -EINVAL);
+	i8042_destroy(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +556,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_aux_no_device, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_displaces_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wide_and_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

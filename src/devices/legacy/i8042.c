@@ -2,6 +2,7 @@
 /* Intel 8042 PS/2 controller model. See i8042.h for what the guest sees. */
 #include "devices/legacy/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -349,6 +350,12 @@ static bool ctrl_data(struct i8042 *k, uint8_t cmd, uint8_t val)
 	return false;
 }
 
+static bool param_cmd(uint8_t cmd)
+{
+	return (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) || cmd == CMD_WRITE_OUTP ||
+	       cmd == CMD_WRITE_KBD_OB || cmd == CMD_WRITE_AUX_OB || cmd == CMD_WRITE_AUX;
+}
+
 /* A write to port 0x64. Returns true when the reset line is to be pulsed. */
 static bool ctrl_command(struct i8042 *k, uint8_t cmd)
 {
@@ -357,8 +364,7 @@ static bool ctrl_command(struct i8042 *k, uint8_t cmd)
 		ctrl_output(k, k->ram[cmd - CMD_READ_RAM], false, false);
 		return false;
 	}
-	if ((cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 0x20) || cmd == CMD_WRITE_OUTP ||
-	    cmd == CMD_WRITE_KBD_OB || cmd == CMD_WRITE_AUX_OB || cmd == CMD_WRITE_AUX) {
+	if (param_cmd(cmd)) {
 		k->pending_cmd = cmd;
 		return false;
 	}
@@ -621,4 +627,90 @@ bool i8042_send_ctrl_alt_del(struct i8042 *k)
 		ok = inject_locked(k, seq, sizeof(seq)) == sizeof(seq);
 	pthread_mutex_unlock(&k->lock);
 	return ok;
+}
+
+void i8042_save(struct i8042 *k, struct i8042_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&k->lock);
+	st->version = I8042_STATE_VERSION;
+	memcpy(st->ram, k->ram, sizeof(st->ram));
+	st->sys_flag = k->sys_flag;
+	st->last_was_cmd = k->last_was_cmd;
+	st->outport = k->outport;
+	st->pending_cmd = k->pending_cmd;
+	st->obf = k->obf;
+	st->obuf = k->obuf;
+	st->obuf_aux = k->obuf_aux;
+	st->obuf_ctrl = k->obuf_ctrl;
+	st->obuf_timeout = k->obuf_timeout;
+	st->held = k->held;
+	st->held_byte = k->held_byte;
+	st->xlate_break = k->xlate_break;
+	st->kbd_scanning = k->kbd_scanning;
+	st->kbd_set = k->kbd_set;
+	st->kbd_leds = k->kbd_leds;
+	st->kbd_typematic = k->kbd_typematic;
+	st->kbd_pending_cmd = k->kbd_pending_cmd;
+	st->kbd_last = k->kbd_last;
+	st->kbd_break = k->kbd_break;
+	st->kbd_count = (uint8_t)k->kbd_queue.count;
+	for (unsigned i = 0; i < k->kbd_queue.count; i++)
+		st->kbd_queue[i] = k->kbd_queue.buf[(k->kbd_queue.head + i) % I8042_KBD_BUFFER];
+	pthread_mutex_unlock(&k->lock);
+}
+
+static bool state_valid(const struct i8042_state *st)
+{
+	unsigned in_flight = st->kbd_count + (st->held ? 1u : 0u);
+
+	if (st->obf && !st->obuf_aux && !st->obuf_ctrl)
+		in_flight++;
+	if (st->version != I8042_STATE_VERSION || in_flight > I8042_KBD_BUFFER)
+		return false;
+	if (st->pending_cmd && !param_cmd(st->pending_cmd))
+		return false;
+	if (st->kbd_pending_cmd && st->kbd_pending_cmd != KBD_SET_LEDS &&
+	    st->kbd_pending_cmd != KBD_TYPEMATIC && st->kbd_pending_cmd != KBD_SCANSET)
+		return false;
+	if (st->kbd_set != 1 && st->kbd_set != 2)
+		return false;
+	/* Flags are 0 or 1. */
+	return (st->sys_flag | st->last_was_cmd | st->obf | st->obuf_aux | st->obuf_ctrl |
+		st->obuf_timeout | st->held | st->xlate_break | st->kbd_scanning | st->kbd_break) <=
+	       1;
+}
+
+int i8042_load(struct i8042 *k, const struct i8042_state *st)
+{
+	if (!state_valid(st))
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, st->ram, sizeof(k->ram));
+	k->sys_flag = st->sys_flag;
+	k->last_was_cmd = st->last_was_cmd;
+	k->outport = st->outport;
+	k->pending_cmd = st->pending_cmd;
+	k->obf = st->obf;
+	k->obuf = st->obuf;
+	k->obuf_aux = st->obuf_aux;
+	k->obuf_ctrl = st->obuf_ctrl;
+	k->obuf_timeout = st->obuf_timeout;
+	k->held = st->held;
+	k->held_byte = st->held_byte;
+	k->xlate_break = st->xlate_break;
+	k->kbd_scanning = st->kbd_scanning;
+	k->kbd_set = st->kbd_set;
+	k->kbd_leds = st->kbd_leds;
+	k->kbd_typematic = st->kbd_typematic;
+	k->kbd_pending_cmd = st->kbd_pending_cmd;
+	k->kbd_last = st->kbd_last;
+	k->kbd_break = st->kbd_break;
+	k->kbd_queue.head = 0;
+	k->kbd_queue.count = st->kbd_count;
+	memcpy(k->kbd_queue.buf, st->kbd_queue, st->kbd_count);
+	obuf_refill(k);
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

@@ -93,6 +93,19 @@ struct i8042 {
 	int kbd_level, aux_level; /* last levels driven, -1 before the first */
 };
 
+/* Plain snapshot of a controller's and keyboard's state (i8042_save/_load). */
+#define I8042_STATE_VERSION 1
+struct i8042_state {
+	uint32_t version;
+	uint8_t ram[32];
+	uint8_t sys_flag, last_was_cmd, outport, pending_cmd;
+	uint8_t obf, obuf, obuf_aux, obuf_ctrl, obuf_timeout, held, held_byte, xlate_break;
+	uint8_t kbd_scanning, kbd_set, kbd_leds, kbd_typematic, kbd_pending_cmd, kbd_last;
+	uint8_t kbd_break;
+	uint8_t kbd_count;
+	uint8_t kbd_queue[I8042_KBD_BUFFER]; /* oldest byte first */
+};
+
 /* Bus callbacks for the data port (0x60) and command/status port (0x64). */
 extern const struct bus_device_ops i8042_data_bus_ops;
 extern const struct bus_device_ops i8042_cmd_bus_ops;
@@ -111,6 +124,16 @@ void i8042_destroy(struct i8042 *k);
 
 /* i8042_reset - return controller and keyboard to the power-on state. */
 void i8042_reset(struct i8042 *k);
+
+/* i8042_save - copy the controller's and keyboard's state into *st. */
+void i8042_save(struct i8042 *k, struct i8042_state *st);
+
+/*
+ * i8042_load - replace the state with *st and drive both interrupt lines
+ * to match. Returns 0, or -EINVAL for a wrong version or an inconsistent
+ * field (state unchanged).
+ */
+int i8042_load(struct i8042 *k, const struct i8042_state *st);
 
 /*
  * i8042_inject_scancodes - the keyboard sends n set-2 scancode bytes (make
