@@ -1,0 +1,9 @@
+#!/bin/sh
+# `poweroff` in the guest (a clean shutdown through init) makes the VMM exit 0.
+# timeout: 150
+# l1-memory-mib: 768
+. "$HEARTH_ROOT/tests/nested/lib.sh"
+vm_run_test vm poweroff
+vm_expect vm "init: stopping all processes for poweroff"
+vm_expect vm "reboot: Power down"
+pass

@@ -1,0 +1,99 @@
+#!/bin/sh
+# runner.sh [PATTERN...]: run the Linux-guest test cases in tests/nested/cases/
+# here and now (inside the nested host, or directly on a host whose /dev/kvm
+# runs stock kernels). Cases whose name matches a shell PATTERN run; no
+# pattern runs all. Prints one line per case:
+#   PASS name | FAIL name: reason | SKIP name: reason
+# then a summary line, and exits 0 when nothing failed.
+#
+# Each case runs in its own process group with its own timeout (its header
+# line `# timeout: SECONDS`, default 180); when it ends, whatever it left
+# running is killed.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/config.sh"
+HEARTH_ROOT=$(cd "$here/../.." && pwd)
+export HEARTH_ROOT HEARTH_VMM
+export VMM="$here/vmm.sh"
+export GUEST_KERNEL="${GUEST_KERNEL:-$HEARTH_ROOT/guest/out/vmlinuz}"
+export GUEST_INITRD="${GUEST_INITRD:-$HEARTH_ROOT/guest/out/initramfs.cpio.gz}"
+export GUEST_VMLINUX="${GUEST_VMLINUX:-$HEARTH_ROOT/guest/out/vmlinux}"
+export GUEST_CMDLINE="$HEARTH_GUEST_CMDLINE"
+[ -z "${HEARTH_BIN:-}" ] || export HEARTH_BIN
+
+# The header value KEY of a case file (`# KEY: VALUE`).
+case_header() {
+	sed -n "s/^# $2: *//p" "$1" | head -n1
+}
+
+selected() {
+	[ $# -le 1 ] && return 0
+	_name=$1
+	shift
+	for _pat in "$@"; do
+		# shellcheck disable=SC2254
+		case "$_name" in $_pat) return 0 ;; esac
+	done
+	return 1
+}
+
+work=$(mktemp -d /tmp/hearth-nested.XXXXXX)
+passed=0 failed=0 skipped=0
+for file in "$here"/cases/*.sh; do
+	name=$(basename "$file" .sh)
+	selected "$name" "$@" || continue
+	timeout=$(case_header "$file" timeout)
+	timeout=${timeout:-180}
+	CASE_NAME=$name
+	CASE_DIR=$work/$name
+	export CASE_NAME CASE_DIR
+	mkdir -p "$CASE_DIR"
+
+	# A new session makes the case a process group we can kill whole.
+	setsid sh "$file" >"$CASE_DIR/.log" 2>&1 &
+	pid=$!
+	deadline=$(($(date +%s) + timeout))
+	timed_out=
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			timed_out=1
+			kill -TERM -"$pid" 2>/dev/null
+			sleep 1
+			kill -KILL -"$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+	wait "$pid"
+	rc=$?
+	kill -KILL -"$pid" 2>/dev/null
+
+	reason=$(cat "$CASE_DIR/.reason" 2>/dev/null)
+	if [ -n "$timed_out" ]; then
+		rc=1
+		reason="timed out after ${timeout}s"
+	fi
+	case $rc in
+	0)
+		echo "PASS $name"
+		passed=$((passed + 1))
+		;;
+	77)
+		echo "SKIP $name: ${reason:-skipped}"
+		skipped=$((skipped + 1))
+		;;
+	*)
+		echo "FAIL $name: ${reason:-exit status $rc}"
+		failed=$((failed + 1))
+		# What the case and its VMs printed last, to see why.
+		for out in "$CASE_DIR/.log" "$CASE_DIR"/*.out; do
+			[ -s "$out" ] || continue
+			echo "    --- $(basename "$out") (last lines)"
+			tail -n 15 "$out" | tr -d '\r' | sed 's/^/    | /'
+		done
+		;;
+	esac
+done
+[ -n "${HEARTH_KEEP_WORK:-}" ] || rm -rf "$work"
+echo "nested: $passed passed, $failed failed, $skipped skipped"
+[ $((passed + failed + skipped)) -gt 0 ] || { echo "nested: no case matched: $*"; exit 1; }
+[ "$failed" -eq 0 ]
