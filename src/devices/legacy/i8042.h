@@ -24,10 +24,12 @@
  *    keyboard bytes wait in the keyboard while the output buffer is full or
  *    the keyboard interface is disabled (command byte bit 4). The keyboard
  *    holds I8042_KBD_BUFFER (16) bytes counting the one in the output
- *    buffer, as a real one does: Linux's probe flushes at most 16 bytes. IRQ 1 (12) is asserted
- * while the output buffer holds a keyboard (AUX) byte and the command byte enables that interrupt;
- * it drops when the guest reads port 0x60, and rises again with the next byte, so an edge-triggered
- * line sees one edge per byte.
+ *    buffer, as a real one does: Linux's probe flushes at most 16 bytes.
+ *  - IRQ 1 (12) is asserted while the output buffer holds a keyboard (AUX)
+ *    byte and the command byte enables that interrupt. It drops when the
+ *    guest reads port 0x60 and rises again with the next byte, so an
+ *    edge-triggered line sees one edge per byte. Controller replies count
+ *    as keyboard bytes, except AUX loopback and AUX transfer replies.
  *  - Accesses wider than one byte: reads return the register in byte 0 and
  *    0xff above; writes use byte 0.
  *

@@ -37,6 +37,8 @@
  *    until written.
  *  - Accesses wider than one byte reach only the port at the access's
  *    offset (reads: 0xff above byte 0). Port 0x70 reads as 0xff.
+ *  - There is no reset function: the chip is battery-backed, and its time
+ *    and memory survive a machine reset.
  *
  * Locking: one mutex per RTC, taken by the bus callbacks and the timer
  * call. The irq_line callback is called with it held and must not call

@@ -9,7 +9,10 @@
  * Model choices (what a guest can observe):
  *  - Transmission is instantaneous: THR and the transmitter are always empty
  *    (LSR.THRE and LSR.TEMT read 1), so every THR write is followed at once by
- *    a THR-empty interrupt when IER.ETBEI is set.
+ *    a THR-empty interrupt when IER.ETBEI is set. The THR-empty interrupt
+ *    also becomes pending when a write to IER sets ETBEI (it was clear), and
+ *    is acknowledged by an IIR read that reports it, a THR write (which then
+ *    re-arms it, the byte having gone), or clearing ETBEI.
  *  - The receiver holds up to NS16550_RX_FIFO_SIZE (64) bytes in FIFO mode,
  *    one byte (RBR) in 16450 mode (FCR bit 0 clear). The guest still sees a
  *    16550A (16-byte FIFO in its identification); the deeper buffer only
