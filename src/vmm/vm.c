@@ -126,9 +126,48 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The PC interrupt wiring: ISA IRQs 0-15 reach both the PICs and the IOAPIC,
+ * except that IRQ 0 (the PIT) arrives at IOAPIC pin 2 (the MADT and MP table
+ * say so with an interrupt source override) and pin 2 of the master PIC is
+ * the cascade; GSIs 16-23 are IOAPIC only.
+ */
+static int vm_setup_gsi_routing(struct vm *vm)
+{
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[2 * 16 + LAYOUT_IOAPIC_PINS];
+	} rt;
+	unsigned n = 0;
+
+	memset(&rt, 0, sizeof(rt));
+	for (uint32_t gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip =
+		    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		rt.e[n].u.irqchip.pin = gsi % 8;
+		n++;
+	}
+	for (uint32_t gsi = 0; gsi < LAYOUT_IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		rt.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		n++;
+	}
+	rt.hdr.nr = n;
+	return ioctl(vm->kvm.vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0 ? -errno : 0;
+}
+
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = {.flags = 0};
+	int r;
 
 	if (ioctl(vm->kvm.vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0 &&
 	    errno != ENOTTY && errno != EINVAL) {
@@ -145,6 +184,11 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the in-kernel interrupt controller: %s",
 			 strerror(errno));
 		return -errno;
+	}
+	r = vm_setup_gsi_routing(vm);
+	if (r) {
+		snprintf(err, errlen, "cannot set the interrupt routing: %s", strerror(-r));
+		return r;
 	}
 	if (ioctl(vm->kvm.vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		snprintf(err, errlen, "cannot create the in-kernel PIT: %s", strerror(errno));
