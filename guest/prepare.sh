@@ -180,8 +180,8 @@ done
 inputs_hash() {
 	{
 		echo "deb $(basename "$deb")"
-		sha256sum "$BUSYBOX" "$SRC/init" "${BASH_SOURCE[0]}"
-		find "$SRC/tests" -type f -name '*.sh' | sort | xargs -r sha256sum
+		cat "$BUSYBOX" "$SRC/init" "$SRC/prepare.sh" | sha256sum
+		(cd "$SRC" && find tests -type f -name '*.sh' | LC_ALL=C sort | xargs -r sha256sum)
 		cat "$modlist"
 	} | sha256sum | cut -d' ' -f1
 }

@@ -89,7 +89,7 @@ l1_base() {
 	stamp=$({
 		cat "$kroot/.deb"
 		stat -c '%n %s %Y' "$(command -v busybox)" "$qemu" /usr/bin/date
-		sha256sum "$NESTED_DIR/l1-init" "${BASH_SOURCE[0]}"
+		cat "$NESTED_DIR/l1-init" "$NESTED_DIR/l1.sh" | sha256sum
 	} | sha256sum | cut -d' ' -f1)
 	mkdir -p "$L1_OUT"
 	if [ -s "$L1_OUT/base.cpio" ] && [ "$(cat "$L1_OUT/base.stamp" 2>/dev/null)" = "$stamp" ]; then
