@@ -18,6 +18,9 @@
 # under /hearth. It prints `HEARTH-L1-EXIT rc=N` and powers off.
 #
 # Environment: HEARTH_WHERE=direct|nested overrides the choice;
+# HEARTH_L1_OUT (default guest/out/l1) holds its initramfs and console logs;
+# HEARTH_L1_APPEND adds to its kernel command line; HEARTH_L1_ACCEL and
+# HEARTH_L1_CPU replace "tcg,thread=multi" and "max";
 # HEARTH_BIN (default build/hearth); HEARTH_L1_SMP (default 2);
 # HEARTH_L1_DEBUG=1 shows L1's kernel messages; HEARTH_L1_VMLINUX=1 adds
 # guest/out/vmlinux to L1 (PVH tests).
@@ -25,7 +28,7 @@
 NESTED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HEARTH_ROOT=$(cd "$NESTED_DIR/../.." && pwd)
 GUEST_OUT=${HEARTH_GUEST_OUT:-$HEARTH_ROOT/guest/out}
-L1_OUT=$GUEST_OUT/l1
+L1_OUT=${HEARTH_L1_OUT:-$GUEST_OUT/l1}
 HEARTH_BIN=${HEARTH_BIN:-$HEARTH_ROOT/build/hearth}
 # shellcheck source=tests/nested/config.sh
 . "$NESTED_DIR/config.sh"
@@ -155,9 +158,9 @@ l1_run() {
 	l1_base
 	l1_payload "$cmdfile"
 	cat "$L1_OUT/base.cpio" "$L1_OUT/payload.cpio" >"$L1_OUT/l1.cpio"
-	append="console=ttyS0 panic=-1 mitigations=off"
+	append="console=ttyS0 panic=-1 ${HEARTH_L1_APPEND:-}"
 	[ -n "${HEARTH_L1_DEBUG:-}" ] || append="$append loglevel=1"
-	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "${HEARTH_L1_SMP:-2}"
+	local qemu=(qemu-system-x86_64 -accel "${HEARTH_L1_ACCEL:-tcg,thread=multi}" -cpu "${HEARTH_L1_CPU:-max}" -smp "${HEARTH_L1_SMP:-2}"
 		-m "$mem" -nodefaults -no-user-config -display none -no-reboot -nic none
 		-kernel "$GUEST_OUT/vmlinuz" -initrd "$L1_OUT/l1.cpio")
 	if [ "$mode" = interactive ]; then
@@ -174,7 +177,7 @@ l1_run() {
 			tr -d '\r' | tee "$L1_OUT/console.log"
 		rc=$(sed -n 's/^HEARTH-L1-EXIT rc=\([0-9]*\)$/\1/p' "$L1_OUT/console.log" | tail -n1)
 		if [ -z "$rc" ]; then
-			echo "nested: the nested host ended without a verdict (crash or timeout);" \
+			[ -n "${L1_QUIET:-}" ] || echo "nested: the nested host ended without a verdict (crash or timeout);" \
 				"console in $L1_OUT/console.log" >&2
 			rc=124
 		fi

@@ -6,7 +6,10 @@
 #   - directly on this machine when `build/hearth check` says its /dev/kvm
 #     runs stock kernels;
 #   - otherwise all selected cases run in one boot of the nested test host
-#     (QEMU TCG with AMD SVM, see tests/nested/l1.sh).
+#     (QEMU TCG with AMD SVM, see tests/nested/l1.sh). Should the nested host
+#     crash or hang (it is test equipment: TCG's SVM is not flawless), the
+#     cases not finished go on in a new boot; a case during which it crashes
+#     twice fails (HEARTH_L1_RETRIES more boots at most, default 3).
 # Prints `PASS name`, `FAIL name: reason`, `SKIP name: reason`, a summary
 # line, and exits 0 when no case failed.
 #
@@ -26,8 +29,8 @@ if [ "${1:-}" = --list ]; then
 	exit 0
 fi
 
-# The cases selected, with their needs.
-cases=()
+# The cases selected.
+names=()
 for f in "$here"/cases/*.sh; do
 	name=$(basename "$f" .sh)
 	if [ $# -gt 0 ]; then
@@ -38,45 +41,112 @@ for f in "$here"/cases/*.sh; do
 		done
 		[ -n "$ok" ] || continue
 	fi
-	cases+=("$f")
+	names+=("$name")
 done
-[ ${#cases[@]} -gt 0 ] || l1_die "no case matches: $*"
+[ ${#names[@]} -gt 0 ] || l1_die "no case matches: $*"
 
 l1_guest_ready
 if [ "$HEARTH_VMM" = hearth ] && [ ! -x "$HEARTH_BIN" ]; then
 	l1_die "no hearth binary at $HEARTH_BIN (meson setup build && ninja -C build)"
 fi
 
-where=$(nested_where)
-if [ "$where" = direct ]; then
+if [ "$(nested_where)" = direct ]; then
 	echo "nested: running on this machine's /dev/kvm with $HEARTH_VMM"
-	exec sh "$here/runner.sh" "$@"
+	exec sh "$here/runner.sh" "${names[@]}"
 fi
 
-mem=0 total=0 vmlinux=
-for f in "${cases[@]}"; do
-	m=$(sed -n 's/^# l1-memory-mib: *//p' "$f" | head -n1)
-	t=$(sed -n 's/^# timeout: *//p' "$f" | head -n1)
-	[ "${m:-768}" -gt "$mem" ] && mem=${m:-768}
-	total=$((total + ${t:-180}))
-	grep -q GUEST_VMLINUX "$f" && vmlinux=1
-done
-# L1's own needs: its kernel, the initramfs (about 100 MiB, held twice
-# while unpacking) and the guest's files; vmlinux adds about 50 MiB.
-mem=$((mem + 512))
-[ -n "$vmlinux" ] && mem=$((mem + 128))
-export HEARTH_L1_VMLINUX=$vmlinux
+# One boot of the nested host running the named cases. Shows their results;
+# the console is left in $L1_OUT/console.log.
+l1_boot_cases() {
+	local mem=0 total=0 vmlinux= name f m t cmd
+	for name in "$@"; do
+		f=$here/cases/$name.sh
+		m=$(sed -n 's/^# l1-memory-mib: *//p' "$f" | head -n1)
+		t=$(sed -n 's/^# timeout: *//p' "$f" | head -n1)
+		[ "${m:-768}" -gt "$mem" ] && mem=${m:-768}
+		total=$((total + ${t:-180}))
+		grep -q GUEST_VMLINUX "$f" && vmlinux=1
+	done
+	# L1's own needs: its kernel, the initramfs (about 100 MiB, held twice
+	# while unpacking) and the guest's files; vmlinux adds about 50 MiB.
+	mem=$((mem + 512))
+	[ -n "$vmlinux" ] && mem=$((mem + 128))
+	cmd=$(mktemp)
+	{
+		echo "export HEARTH_VMM='$HEARTH_VMM'"
+		echo "exec sh /hearth/tests/nested/runner.sh $*"
+	} >"$cmd"
+	echo "nested: $HEARTH_VMM in the nested test host (QEMU TCG + SVM, ${mem} MiB)," \
+		"$# case(s)"
+	# Show results and failure details; kernel messages stay in the log.
+	L1_QUIET=1 HEARTH_L1_VMLINUX=$vmlinux L1_TIMEOUT=$((total + 120)) l1_run "$mem" batch "$cmd" |
+		grep --line-buffered -E '^(PASS|FAIL|SKIP) |^    '
+	rm -f "$cmd"
+}
 
-cmd=$(mktemp)
-trap 'rm -f "$cmd"' EXIT
-{
-	echo "export HEARTH_VMM='$HEARTH_VMM'"
-	printf 'exec sh /hearth/tests/nested/runner.sh'
-	for pat in "$@"; do printf " '%s'" "$pat"; done
-	echo
-} >"$cmd"
-echo "nested: $HEARTH_VMM in the nested test host (QEMU TCG + SVM, ${mem} MiB)," \
-	"${#cases[@]} case(s)"
-L1_TIMEOUT=$((total + 120)) l1_run "$mem" batch "$cmd" |
-	grep --line-buffered -v -e '^HEARTH-L1-EXIT' -e '^reboot: ' -e '^\[ *[0-9.]*\] reboot: '
-exit "${PIPESTATUS[0]}"
+mkdir -p "$L1_OUT"
+: >"$L1_OUT/results.tmp"
+rm -f "$L1_OUT"/console-*.log
+remaining=("${names[@]}")
+boots=0
+declare -A crashed=()
+while [ ${#remaining[@]} -gt 0 ]; do
+	boots=$((boots + 1))
+	l1_boot_cases "${remaining[@]}"
+	log=$L1_OUT/console-$boots.log
+	cp "$L1_OUT/console.log" "$log"
+	grep -E '^(PASS|FAIL|SKIP) ' "$log" | while read -r verdict name rest; do
+		name=${name%:}
+		note=${crashed[$name]:+ (ran again: the nested host crashed during it before, ${crashed[$name]})}
+		echo "$verdict $name${rest:+ $rest}${note}"
+	done >>"$L1_OUT/results.tmp"
+	started=$(sed -n 's/^RUN //p' "$log")
+	next=()
+	for name in "${remaining[@]}"; do
+		grep -q -E "^(PASS|FAIL|SKIP) $name(:|\$)" "$log" && continue
+		if grep -q -x "$name" <<<"$started"; then
+			why=$(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" | sed 's/^\[[ 0-9.]*\] //')
+			why=${why:-no verdict}
+			if [ -z "${crashed[$name]:-}" ]; then
+				# The nested host is test equipment: give the case one
+				# more boot before blaming it.
+				crashed[$name]=$log
+				echo "nested: the nested host crashed or hung during $name ($why;" \
+					"console: $log); $name runs again"
+				next+=("$name")
+				continue
+			fi
+			line="FAIL $name: the nested host crashed or hung during this case, twice ($why; console: $log)"
+			echo "$line"
+			echo "$line" >>"$L1_OUT/results.tmp"
+		else
+			next+=("$name")
+		fi
+	done
+	if [ ${#next[@]} -gt 0 ]; then
+		if [ -z "$started" ] || [ "$boots" -gt "${HEARTH_L1_RETRIES:-3}" ]; then
+			for name in "${next[@]}"; do
+				line="FAIL $name: not run: the nested host failed (console: $log)"
+				echo "$line"
+				echo "$line" >>"$L1_OUT/results.tmp"
+			done
+			next=()
+		else
+			echo "nested: booting the nested host again for the ${#next[@]} case(s) not run yet"
+		fi
+	fi
+	remaining=("${next[@]+"${next[@]}"}")
+done
+
+mapfile -t results <"$L1_OUT/results.tmp"
+rm -f "$L1_OUT/results.tmp"
+passed=0 failed=0 skipped=0
+for line in "${results[@]}"; do
+	case "$line" in
+	PASS*) passed=$((passed + 1)) ;;
+	FAIL*) failed=$((failed + 1)) ;;
+	SKIP*) skipped=$((skipped + 1)) ;;
+	esac
+done
+echo "nested: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]

@@ -2,7 +2,7 @@
 # runner.sh [PATTERN...]: run the Linux-guest test cases in tests/nested/cases/
 # here and now (inside the nested host, or directly on a host whose /dev/kvm
 # runs stock kernels). Cases whose name matches a shell PATTERN run; no
-# pattern runs all. Prints one line per case:
+# pattern runs all. Prints `RUN name` as a case starts, and when it ends:
 #   PASS name | FAIL name: reason | SKIP name: reason
 # then a summary line, and exits 0 when nothing failed.
 #
@@ -47,6 +47,7 @@ for file in "$here"/cases/*.sh; do
 	CASE_DIR=$work/$name
 	export CASE_NAME CASE_DIR
 	mkdir -p "$CASE_DIR"
+	echo "RUN $name"
 
 	# A new session makes the case a process group we can kill whole.
 	setsid sh "$file" >"$CASE_DIR/.log" 2>&1 &
@@ -88,7 +89,7 @@ for file in "$here"/cases/*.sh; do
 		for out in "$CASE_DIR/.log" "$CASE_DIR"/*.out; do
 			[ -s "$out" ] || continue
 			echo "    --- $(basename "$out") (last lines)"
-			tail -n 15 "$out" | tr -d '\r' | sed 's/^/    | /'
+			tail -n 15 "$out" | tr -d '\r\033' | awk '{ print "    | " $0 }'
 		done
 		;;
 	esac
