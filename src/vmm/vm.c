@@ -86,6 +86,13 @@ static void vm_uart_rx_ready(void *opaque)
 	eventfd_signal(vm->rx_fd);
 }
 
+static void vm_rtc_timer_changed(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	eventfd_signal(vm->rtc_changed_fd);
+}
+
 static void vm_guest_reset(void *opaque)
 {
 	vm_request_stop(opaque, VM_EXIT_OK, "the guest rebooted");
@@ -219,6 +226,7 @@ static int vm_setup_devices(struct vm *vm, char *err, size_t errlen)
 		   vm_guest_reset, vm);
 	mc146818_init(&vm->rtc, vm_irq(vm, LAYOUT_GSI_RTC), vm->layout.low_ram_end,
 		      vm->layout.high_ram_size);
+	mc146818_set_timer_changed(&vm->rtc, vm_rtc_timer_changed, vm);
 	acpi_pm_init(&vm->pm, vm_irq(vm, LAYOUT_GSI_SCI), vm_guest_poweroff, vm);
 	cf9_reset_init(&vm->cf9, vm_guest_reset, vm);
 	vm->devices_ready = true;
@@ -376,7 +384,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0 || vm->rx_fd < 0) {
+	vm->rtc_changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->rx_fd < 0 || vm->rtc_changed_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -471,6 +480,21 @@ static void pump_input(struct vm *vm, struct input_buffer *in)
 		in->off = in->len = 0;
 }
 
+/* Arm the RTC's timer for its next interrupt, or disarm it. */
+static void rtc_rearm(struct vm *vm, int rtc_tfd)
+{
+	int64_t when = mc146818_next_event(&vm->rtc);
+	struct itimerspec its = {{0, 0}, {0, 0}};
+
+	if (when >= 0) {
+		its.it_value.tv_sec = when / 1000000000LL;
+		its.it_value.tv_nsec = when % 1000000000LL;
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
+	}
+	timerfd_settime(rtc_tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void epoll_set(int ep, int fd, bool on)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
@@ -488,7 +512,7 @@ int vm_run(struct vm *vm)
 	struct input_buffer input = {.off = 0, .len = 0};
 	struct sigaction sa;
 	sigset_t sigs, old;
-	int ep, sfd, tfd, in_fd;
+	int ep, sfd, tfd, rtc_tfd, in_fd;
 	bool in_polled, power_pressed = false;
 
 	memset(&sa, 0, sizeof(sa));
@@ -506,8 +530,9 @@ int vm_run(struct vm *vm)
 	sigdelset(&sigs, VM_KICK_SIGNAL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	rtc_tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || tfd < 0 || ep < 0) {
+	if (sfd < 0 || tfd < 0 || rtc_tfd < 0 || ep < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop setup failed");
 	}
@@ -516,6 +541,8 @@ int vm_run(struct vm *vm)
 	epoll_set(ep, vm->rx_fd, true);
 	epoll_set(ep, sfd, true);
 	epoll_set(ep, tfd, true);
+	epoll_set(ep, rtc_tfd, true);
+	epoll_set(ep, vm->rtc_changed_fd, true);
 	epoll_set(ep, in_fd, true);
 	in_polled = in_fd >= 0;
 
@@ -564,6 +591,10 @@ int vm_run(struct vm *vm)
 						 vm->cfg.shutdown_timeout_s);
 					vm_request_stop(vm, VM_EXIT_FORCED, "shutdown timeout");
 				}
+			} else if (fd == rtc_tfd || fd == vm->rtc_changed_fd) {
+				if (read(fd, &cnt, sizeof(cnt)) > 0 && fd == rtc_tfd)
+					mc146818_timer(&vm->rtc);
+				rtc_rearm(vm, rtc_tfd);
 			} else if (fd == vm->rx_fd) {
 				if (read(vm->rx_fd, &cnt, sizeof(cnt)) > 0)
 					pump_input(vm, &input);
@@ -607,6 +638,8 @@ int vm_run(struct vm *vm)
 		close(sfd);
 	if (tfd >= 0)
 		close(tfd);
+	if (rtc_tfd >= 0)
+		close(rtc_tfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return vm->exit_status;
 }
@@ -639,6 +672,8 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_fd);
 	if (vm->rx_fd >= 0)
 		close(vm->rx_fd);
+	if (vm->rtc_changed_fd >= 0)
+		close(vm->rtc_changed_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
 	free(vm);
 }

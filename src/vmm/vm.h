@@ -71,8 +71,9 @@ struct vm {
 	atomic_bool stopping;
 	int exit_status;
 	char stop_reason[128];
-	int stop_fd; /* eventfd: wakes the event loop when the VM stops */
-	int rx_fd;   /* eventfd: the UART has room for more input */
+	int stop_fd;	    /* eventfd: wakes the event loop when the VM stops */
+	int rx_fd;	    /* eventfd: the UART has room for more input */
+	int rtc_changed_fd; /* eventfd: the RTC's next interrupt time changed */
 };
 
 /*

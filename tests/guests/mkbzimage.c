@@ -3,7 +3,9 @@
  * mkbzimage - wrap flat 64-bit code into a minimal bzImage that hearth (and
  * any Linux boot protocol loader) can boot: one setup sector carrying the
  * setup header, then the protected-mode part whose offset 0x200 is the
- * 64-bit entry point, where the code is placed.
+ * 64-bit entry point, where the code is placed. The real-mode entry of the
+ * setup sector only resets the machine: these guests run at the 64-bit entry. The real-mode entry
+ * of the setup sector only resets the machine: these guests run at the 64-bit entry.
  *
  * Usage: mkbzimage CODE.bin OUT.bzImage
  */
@@ -56,7 +58,13 @@ int main(int argc, char **argv)
 	setup[0x1f1] = SETUP_SECTS;
 	put16(setup + 0x1fe, 0xaa55); /* boot_flag */
 	setup[0x200] = 0xeb;	      /* jump over the header */
-	setup[0x201] = 0x66;
+	setup[0x201] = 0x66;	      /* to 0x268 */
+	/*
+	 * Real-mode entry (for loaders that start bzImages in real mode, such
+	 * as QEMU's): reset through the i8042 at once. mov $0xfe,%al;
+	 * out %al,$0x64; jmp . -- the same bytes in 16, 32 and 64-bit mode.
+	 */
+	memcpy(setup + 0x268, "\xb0\xfe\xe6\x64\xeb\xfe", 6);
 	memcpy(setup + 0x202, "HdrS", 4); /* header magic */
 	put16(setup + 0x206, 0x020f);	  /* boot protocol 2.15 */
 	setup[0x210] = 0;		  /* type_of_loader: filled by the loader */
