@@ -406,7 +406,11 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create a KVM virtual machine: %s", strerror(-r));
 		goto fail;
 	}
-	if (vm_setup_irqchip(vm, err, errlen) || vm_setup_memory(vm, err, errlen) ||
+	/*
+	 * Memory first: a memory slot registered after the irqchip exists
+	 * waits for an SRCU grace period (milliseconds); before, it does not.
+	 */
+	if (vm_setup_memory(vm, err, errlen) || vm_setup_irqchip(vm, err, errlen) ||
 	    vm_setup_devices(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
 	    vm_load_guest(vm, err, errlen))
 		goto fail;
