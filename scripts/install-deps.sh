@@ -23,9 +23,6 @@ PACKAGES=(
 	xz-utils           # decompresses xz kernels (extract-vmlinux)
 	zstd               # decompresses zstd kernels and modules
 	kmod               # depmod for the extracted guest kernel's module tree
-	libseccomp-dev     # per-thread system-call filters (sandbox/)
-	liburing-dev       # asynchronous block I/O back end
-	libjson-c-dev      # JSON for the control API and configs
 	tmux               # drives the interactive demo in tests (send-keys/capture-pane)
 )
 
