@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -107,9 +108,15 @@ static const struct option run_options[] = {
 static int check_files(const struct vm_config *cfg)
 {
 	uint8_t head[1024];
+	struct stat st;
 	size_t got;
 	FILE *f;
 
+	if (stat(cfg->kernel_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "hearth: cannot open kernel %s: it is a directory\n",
+			cfg->kernel_path);
+		return VM_EXIT_HOST_ERROR;
+	}
 	f = fopen(cfg->kernel_path, "rb");
 	if (!f) {
 		fprintf(stderr, "hearth: cannot open kernel %s: %s\n", cfg->kernel_path,
@@ -142,7 +149,8 @@ int cli_run(int argc, char **argv)
 
 	config_init_defaults(&cfg);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", run_options, NULL)) != -1) {
+	opterr = 0; /* hearth prints its own one-line messages */
+	while ((opt = getopt_long(argc, argv, ":vh", run_options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_KERNEL:
 			cfg.kernel_path = optarg;
@@ -200,9 +208,10 @@ int cli_run(int argc, char **argv)
 		case 'h':
 			cli_run_usage();
 			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			fprintf(stderr, "hearth run: see 'hearth run --help'\n");
-			return VM_EXIT_USAGE;
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
