@@ -9,7 +9,8 @@
 # HEARTH_VMM=qemu translates the options to Debian's qemu-system-x86_64
 # (microvm, KVM) and gives it hearth's behaviour where tests rely on it:
 # exit 0 on guest power-off or reboot, SIGTERM presses the ACPI power button,
-# a second SIGTERM stops at once.
+# a second SIGTERM stops at once. VMM_QEMU_ACCEL and VMM_QEMU_CPU (default
+# "kvm" and "host") let the harness itself be tried under TCG.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/config.sh"
 HEARTH_BIN=${HEARTH_BIN:-$here/../../build/hearth}
@@ -72,7 +73,7 @@ esac
 ctl=$(mktemp -d /tmp/vmm-qemu.XXXXXX) || die "mktemp failed"
 mkfifo "$ctl/mon.in" "$ctl/mon.out" || die "mkfifo failed"
 
-set -- -M microvm -accel kvm -cpu host -smp "$cpus" -m "$mem" \
+set -- -M microvm -accel "${VMM_QEMU_ACCEL:-kvm}" -cpu "${VMM_QEMU_CPU:-host}" -smp "$cpus" -m "$mem" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev "pipe,id=ctl,path=$ctl/mon" -mon chardev=ctl,mode=readline \
 	-kernel "$kernel" -append "$cmdline"
