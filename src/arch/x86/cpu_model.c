@@ -44,6 +44,15 @@ int cpu_model_from_supported(struct cpu_model *m, const struct kvm_cpuid_entry2 
 		case 1:
 			x->ecx |= CPUID_1_ECX_HYPERVISOR;
 			break;
+		case 0xd:
+			/*
+			 * XSAVE area size for the features XCR0 enables: give the
+			 * size for all of them (Linux enables every one offered),
+			 * as KVM does not always refresh it when the guest sets XCR0.
+			 */
+			if (x->index == 0)
+				x->ebx = x->ecx;
+			break;
 		case 0xa:
 			/* No virtual PMU: counters are host specific and not migratable. */
 			x->eax = x->ebx = x->ecx = x->edx = 0;
