@@ -550,14 +550,25 @@ int vm_run(struct vm *vm)
 	epoll_set(ep, in_fd, true);
 	in_polled = in_fd >= 0;
 
+	/*
+	 * A thread counts as started, and so gets kicked by vm_request_stop(),
+	 * from the moment it exists: the stop lock covers creation and marking,
+	 * so a stop requested meanwhile (vCPU 0 may already be stopping the
+	 * VM) waits for the mark and then kicks this thread too.
+	 */
 	for (unsigned i = 0; i < vm->cfg.ncpus && !atomic_load(&vm->stopping); i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		if (pthread_create(&v->thread, NULL, vcpu_thread, v)) {
-			log_error("cannot start vCPU %u thread", i);
+		int r;
+
+		pthread_mutex_lock(&vm->stop_lock);
+		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		v->thread_started = r == 0;
+		pthread_mutex_unlock(&vm->stop_lock);
+		if (r) {
+			log_error("cannot start vCPU %u thread: %s", i, strerror(r));
 			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "thread creation failed");
 			break;
 		}
-		v->thread_started = true;
 	}
 
 	while (!atomic_load(&vm->stopping)) {

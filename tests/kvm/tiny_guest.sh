@@ -1,10 +1,11 @@
 #!/bin/bash
 # Runs one tiny guest under hearth on the local /dev/kvm and checks hearth's
 # exit status and the guest's serial output.
-# Usage: tiny_guest.sh HEARTH GUEST EXPECTED_STATUS EXPECTED_OUTPUT [STDIN_TEXT]
+# Usage: tiny_guest.sh HEARTH GUEST EXPECTED_STATUS EXPECTED_OUTPUT [STDIN_TEXT [HEARTH_ARGS...]]
 # Exit 0 on success, 1 on failure, 77 (skip) when /dev/kvm cannot be used.
 set -u
 hearth=$1 guest=$2 want_status=$3 want_out=$4 input=${5-}
+shift 5 2>/dev/null || shift $#
 
 if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	echo "SKIP: /dev/kvm is missing or not accessible"
@@ -13,7 +14,7 @@ fi
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 # A hung guest is a failure, never a stuck suite.
-printf '%s' "$input" | timeout 60 "$hearth" run --kernel "$guest" --memory 64 --serial stdio \
+printf '%s' "$input" | timeout 60 "$hearth" run --kernel "$guest" --memory 64 --serial stdio "$@" \
 	>"$out" 2>"$err"
 status=$?
 echo "--- hearth exit status: $status (expected $want_status)"
