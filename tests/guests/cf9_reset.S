@@ -1,5 +1,5 @@
 /* Resets through the reset control register at port 0xcf9. */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start

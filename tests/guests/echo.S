@@ -1,6 +1,6 @@
 /* Serial input: echoes every byte received on COM1 (polling LSR.DR), and
  * resets when it receives 'q'. */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start

@@ -1,5 +1,5 @@
 /* Prints a line on COM1, then resets the machine through the i8042. */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start

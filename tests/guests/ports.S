@@ -1,7 +1,7 @@
 /* Port-I/O dispatch: reads the RTC's register B and D through 0x70/0x71,
  * reads an unclaimed port (expects 0xff), writes to an unclaimed port, and
  * prints "rtc-d=XX unclaimed=XX" in hex, then resets. */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start

@@ -1,5 +1,5 @@
 /* Powers off through ACPI: SLP_TYP = S5 (5) with SLP_EN in PM1a_CNT. */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start

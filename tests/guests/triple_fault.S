@@ -1,6 +1,6 @@
 /* With the boot IDT empty (limit 0), an invalid opcode escalates to a
  * double fault and then a triple fault (KVM_EXIT_SHUTDOWN). */
-#include "guest.h"
+#include "guest.inc"
 	.code64
 	.text
 	.globl _start
