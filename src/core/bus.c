@@ -107,38 +107,45 @@ static const struct bus_range *bus_find(const struct bus *bus, uint64_t addr, ui
 	return r;
 }
 
-bool bus_read(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len)
+/*
+ * Look up the range under the read lock and call the device after dropping
+ * it, so that a device may change the bus from its callback (a PCI BAR
+ * being moved); devices outlive their ranges while the VM runs.
+ */
+static bool bus_lookup(struct bus *bus, uint64_t addr, uint32_t len, struct bus_range *out)
 {
 	const struct bus_range *r;
-	bool found = false;
 
 	pthread_rwlock_rdlock(&bus->lock);
 	r = bus_find(bus, addr, len);
-	if (r && r->ops->read) {
-		r->ops->read(r->opaque, addr - r->base, data, len);
-		found = true;
-	} else if (r) {
-		memset(data, 0xff, len);
-		found = true;
-	}
+	if (r)
+		*out = *r;
 	pthread_rwlock_unlock(&bus->lock);
-	if (!found)
+	return r != NULL;
+}
+
+bool bus_read(struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len)
+{
+	struct bus_range r;
+
+	if (!bus_lookup(bus, addr, len, &r)) {
 		memset(data, 0xff, len);
-	return found;
+		return false;
+	}
+	if (r.ops->read)
+		r.ops->read(r.opaque, addr - r.base, data, len);
+	else
+		memset(data, 0xff, len);
+	return true;
 }
 
 bool bus_write(struct bus *bus, uint64_t addr, const uint8_t *data, uint32_t len)
 {
-	const struct bus_range *r;
-	bool found = false;
+	struct bus_range r;
 
-	pthread_rwlock_rdlock(&bus->lock);
-	r = bus_find(bus, addr, len);
-	if (r) {
-		if (r->ops->write)
-			r->ops->write(r->opaque, addr - r->base, data, len);
-		found = true;
-	}
-	pthread_rwlock_unlock(&bus->lock);
-	return found;
+	if (!bus_lookup(bus, addr, len, &r))
+		return false;
+	if (r.ops->write)
+		r.ops->write(r.opaque, addr - r.base, data, len);
+	return true;
 }

@@ -91,11 +91,49 @@ static void test_dispatch(void **state)
 	bus_destroy(&bus);
 }
 
+/* A device whose write moves its own range (as a PCI BAR write does). */
+struct moving_dev {
+	struct bus *bus;
+	uint64_t base;
+};
+
+static void moving_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
+{
+	struct moving_dev *d = opaque;
+	static const struct bus_device_ops ops = {"moving", NULL, moving_write};
+
+	(void)offset;
+	(void)len;
+	assert_int_equal(bus_unregister(d->bus, d->base), 0);
+	d->base = 0x1000ULL * data[0];
+	assert_int_equal(bus_register(d->bus, d->base, 0x10, &ops, d), 0);
+}
+
+static void test_callback_may_change_bus(void **state)
+{
+	static const struct bus_device_ops ops = {"moving", NULL, moving_write};
+	struct bus bus;
+	struct moving_dev d = {&bus, 0x1000};
+	uint8_t v = 5, r;
+
+	(void)state;
+	bus_init(&bus, "mmio");
+	assert_int_equal(bus_register(&bus, 0x1000, 0x10, &ops, &d), 0);
+	assert_true(bus_write(&bus, 0x1004, &v, 1));
+	assert_int_equal(d.base, 0x5000);
+	assert_false(bus_write(&bus, 0x1004, &v, 1));
+	/* No read callback: the range answers all ones. */
+	assert_true(bus_read(&bus, 0x5000, &r, 1));
+	assert_int_equal(r, 0xff);
+	bus_destroy(&bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_register_overlap),
 	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_callback_may_change_bus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
