@@ -366,6 +366,8 @@ static int vm_setup_vcpus(struct vm *vm, char *err, size_t errlen)
 	return r;
 }
 
+static int vm_setup_events(struct vm *vm, char *err, size_t errlen);
+
 struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct vm *vm;
@@ -379,13 +381,16 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->cfg = *cfg;
 	vm->kvm.fd = vm->kvm.vm_fd = -1;
 	vm->mem.fd = -1;
+	vm->signal_fd = vm->shutdown_timer_fd = vm->rtc_timer_fd = vm->console_fd = -1;
+	vm->loop.epfd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->rtc_changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0 || vm->rx_fd < 0 || vm->rtc_changed_fd < 0) {
+	r = event_loop_init(&vm->loop);
+	if (vm->stop_fd < 0 || vm->rx_fd < 0 || vm->rtc_changed_fd < 0 || r) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -416,6 +421,9 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		goto fail;
 	vm->console = console_open(cfg->serial, cfg->serial_path, err, errlen);
 	if (!vm->console)
+		goto fail;
+	vm->console_fd = console_input_fd(vm->console);
+	if (vm_setup_events(vm, err, errlen))
 		goto fail;
 	return vm;
 
@@ -466,26 +474,106 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/* Input from the console that the UART has not taken yet. */
-struct input_buffer {
-	uint8_t data[4096];
-	size_t off, len;
-};
-
-static void pump_input(struct vm *vm, struct input_buffer *in)
+/* Move console input the UART has not taken yet into it. */
+static void pump_input(struct vm *vm)
 {
-	while (in->off < in->len) {
-		size_t n = ns16550_receive(&vm->uart, in->data + in->off, in->len - in->off);
+	while (vm->input_off < vm->input_len) {
+		size_t n = ns16550_receive(&vm->uart, vm->input + vm->input_off,
+					   vm->input_len - vm->input_off);
 		if (n == 0)
 			break;
-		in->off += n;
+		vm->input_off += n;
 	}
-	if (in->off == in->len)
-		in->off = in->len = 0;
+	if (vm->input_off == vm->input_len)
+		vm->input_off = vm->input_len = 0;
+}
+
+/* Watch the console's input only while the UART can take more. */
+static void console_poll(struct vm *vm, bool on)
+{
+	if (vm->console_fd < 0 || vm->console_polled == on)
+		return;
+	if (on)
+		event_loop_modify(&vm->loop, vm->console_fd, EPOLLIN);
+	else
+		event_loop_modify(&vm->loop, vm->console_fd, 0);
+	vm->console_polled = on;
+}
+
+static void on_console_input(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	enum console_event ev = CONSOLE_EV_NONE;
+	ssize_t got;
+
+	(void)events;
+	if (vm->input_len > 0) {
+		console_poll(vm, false);
+		return;
+	}
+	got = console_read_input(vm->console, vm->input, sizeof(vm->input), &ev);
+	if (got > 0) {
+		vm->input_off = 0;
+		vm->input_len = (size_t)got;
+		pump_input(vm);
+	}
+	if (ev == CONSOLE_EV_QUIT)
+		vm_request_stop(vm, VM_EXIT_OK, "quit from the console");
+	if (ev == CONSOLE_EV_EOF) {
+		event_loop_remove(&vm->loop, vm->console_fd);
+		vm->console_fd = -1;
+	} else if (vm->input_len > 0) {
+		console_poll(vm, false); /* the UART is full: wait until the guest drains it */
+	}
+}
+
+static void on_uart_rx_ready(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(vm->rx_fd, &cnt, sizeof(cnt)) > 0)
+		pump_input(vm);
+	if (vm->input_len == 0)
+		console_poll(vm, true);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(vm->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (!vm->power_pressed) {
+			struct itimerspec its = {.it_value.tv_sec = vm->cfg.shutdown_timeout_s};
+			vm->power_pressed = true;
+			log_info("signal %u: pressing the power button", si.ssi_signo);
+			acpi_pm_press_power_button(&vm->pm);
+			timerfd_settime(vm->shutdown_timer_fd, 0, &its, NULL);
+		} else {
+			vm_request_stop(vm, VM_EXIT_FORCED, "second signal: stopped hard");
+		}
+	}
+}
+
+static void on_shutdown_timeout(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(vm->shutdown_timer_fd, &cnt, sizeof(cnt)) > 0) {
+		log_warn("the guest did not shut down within %u s of the power button: stopping "
+			 "it hard",
+			 vm->cfg.shutdown_timeout_s);
+		vm_request_stop(vm, VM_EXIT_FORCED, "shutdown timeout");
+	}
 }
 
 /* Arm the RTC's timer for its next interrupt, or disarm it. */
-static void rtc_rearm(struct vm *vm, int rtc_tfd)
+static void rtc_rearm(struct vm *vm)
 {
 	int64_t when = mc146818_next_event(&vm->rtc);
 	struct itimerspec its = {{0, 0}, {0, 0}};
@@ -496,59 +584,96 @@ static void rtc_rearm(struct vm *vm, int rtc_tfd)
 		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 			its.it_value.tv_nsec = 1;
 	}
-	timerfd_settime(rtc_tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	timerfd_settime(vm->rtc_timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static void epoll_set(int ep, int fd, bool on)
+static void on_rtc_timer(void *opaque, uint32_t events)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+	struct vm *vm = opaque;
+	uint64_t cnt;
 
-	if (fd < 0)
-		return;
-	if (on)
-		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-	else
-		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	(void)events;
+	if (read(vm->rtc_timer_fd, &cnt, sizeof(cnt)) > 0)
+		mc146818_timer(&vm->rtc);
+	rtc_rearm(vm);
+}
+
+static void on_rtc_changed(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(vm->rtc_changed_fd, &cnt, sizeof(cnt)) > 0)
+		rtc_rearm(vm);
+}
+
+static void on_stop(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(vm->stop_fd, &cnt, sizeof(cnt)) > 0)
+		vm->loop.stop = true;
+}
+
+/*
+ * Register the VM's own event sources: stopping, signals, the shutdown and
+ * RTC timers, the UART's room for input and the console's input.
+ */
+static int vm_setup_events(struct vm *vm, char *err, size_t errlen)
+{
+	sigset_t sigs;
+	int r;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	vm->signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	vm->shutdown_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	vm->rtc_timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->signal_fd < 0 || vm->shutdown_timer_fd < 0 || vm->rtc_timer_fd < 0) {
+		snprintf(err, errlen, "cannot create the event loop's descriptors: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	r = event_loop_add(&vm->loop, vm->stop_fd, EPOLLIN, on_stop, vm);
+	r = r ?: event_loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
+	r = r ?: event_loop_add(&vm->loop, vm->shutdown_timer_fd, EPOLLIN, on_shutdown_timeout, vm);
+	r = r ?: event_loop_add(&vm->loop, vm->rtc_timer_fd, EPOLLIN, on_rtc_timer, vm);
+	r = r ?: event_loop_add(&vm->loop, vm->rtc_changed_fd, EPOLLIN, on_rtc_changed, vm);
+	r = r ?: event_loop_add(&vm->loop, vm->rx_fd, EPOLLIN, on_uart_rx_ready, vm);
+	if (!r && vm->console_fd >= 0) {
+		r = event_loop_add(&vm->loop, vm->console_fd, EPOLLIN, on_console_input, vm);
+		vm->console_polled = true;
+	}
+	if (r)
+		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-r));
+	return r;
 }
 
 int vm_run(struct vm *vm)
 {
-	struct input_buffer input = {.off = 0, .len = 0};
 	struct sigaction sa;
 	sigset_t sigs, old;
-	int ep, sfd, tfd, rtc_tfd, in_fd;
-	bool in_polled, power_pressed = false;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler;
 	sigaction(VM_KICK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* The event loop takes SIGTERM/SIGINT/SIGHUP through a signalfd. */
+	/*
+	 * SIGTERM/SIGINT/SIGHUP reach the event loop through its signalfd; the
+	 * kick signal is blocked everywhere but in the vCPU threads.
+	 */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, VM_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
-	sigdelset(&sigs, VM_KICK_SIGNAL);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	rtc_tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || tfd < 0 || rtc_tfd < 0 || ep < 0) {
-		log_error("cannot set up the event loop: %s", strerror(errno));
-		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop setup failed");
-	}
-	in_fd = console_input_fd(vm->console);
-	epoll_set(ep, vm->stop_fd, true);
-	epoll_set(ep, vm->rx_fd, true);
-	epoll_set(ep, sfd, true);
-	epoll_set(ep, tfd, true);
-	epoll_set(ep, rtc_tfd, true);
-	epoll_set(ep, vm->rtc_changed_fd, true);
-	epoll_set(ep, in_fd, true);
-	in_polled = in_fd >= 0;
 
 	/*
 	 * A thread counts as started, and so gets kicked by vm_request_stop(),
@@ -571,73 +696,11 @@ int vm_run(struct vm *vm)
 		}
 	}
 
-	while (!atomic_load(&vm->stopping)) {
-		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, -1);
-
-		if (n < 0 && errno != EINTR) {
-			log_error("epoll_wait: %s", strerror(errno));
+	while (!vm->loop.stop && !atomic_load(&vm->stopping)) {
+		int r = event_loop_run_once(&vm->loop, -1);
+		if (r < 0) {
+			log_error("event loop: %s", strerror(-r));
 			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop failed");
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			uint64_t cnt;
-
-			if (fd == sfd) {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (!power_pressed) {
-						struct itimerspec its = {
-						    .it_value.tv_sec = vm->cfg.shutdown_timeout_s};
-						power_pressed = true;
-						log_info("signal %u: pressing the power button",
-							 si.ssi_signo);
-						acpi_pm_press_power_button(&vm->pm);
-						timerfd_settime(tfd, 0, &its, NULL);
-					} else {
-						vm_request_stop(vm, VM_EXIT_FORCED,
-								"second signal: stopped hard");
-					}
-				}
-			} else if (fd == tfd) {
-				if (read(tfd, &cnt, sizeof(cnt)) > 0) {
-					log_warn("the guest did not shut down within %u s of the "
-						 "power button: stopping it hard",
-						 vm->cfg.shutdown_timeout_s);
-					vm_request_stop(vm, VM_EXIT_FORCED, "shutdown timeout");
-				}
-			} else if (fd == rtc_tfd || fd == vm->rtc_changed_fd) {
-				if (read(fd, &cnt, sizeof(cnt)) > 0 && fd == rtc_tfd)
-					mc146818_timer(&vm->rtc);
-				rtc_rearm(vm, rtc_tfd);
-			} else if (fd == vm->rx_fd) {
-				if (read(vm->rx_fd, &cnt, sizeof(cnt)) > 0)
-					pump_input(vm, &input);
-				if (!in_polled && input.len == 0 && in_fd >= 0) {
-					epoll_set(ep, in_fd, true);
-					in_polled = true;
-				}
-			} else if (fd == in_fd && input.len == 0) {
-				enum console_event ev = CONSOLE_EV_NONE;
-				ssize_t got = console_read_input(vm->console, input.data,
-								 sizeof(input.data), &ev);
-				if (got > 0) {
-					input.off = 0;
-					input.len = (size_t)got;
-					pump_input(vm, &input);
-				}
-				if (ev == CONSOLE_EV_QUIT)
-					vm_request_stop(vm, VM_EXIT_OK, "quit from the console");
-				if (ev == CONSOLE_EV_EOF) {
-					epoll_set(ep, in_fd, false);
-					in_fd = -1;
-					in_polled = false;
-				} else if (input.len > 0 && in_polled) {
-					/* The UART is full: wait until the guest drains it. */
-					epoll_set(ep, in_fd, false);
-					in_polled = false;
-				}
-			}
 		}
 	}
 
@@ -647,14 +710,6 @@ int vm_run(struct vm *vm)
 			vm->vcpus[i].thread_started = false;
 		}
 	}
-	if (ep >= 0)
-		close(ep);
-	if (sfd >= 0)
-		close(sfd);
-	if (tfd >= 0)
-		close(tfd);
-	if (rtc_tfd >= 0)
-		close(rtc_tfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return vm->exit_status;
 }
@@ -689,6 +744,13 @@ void vm_destroy(struct vm *vm)
 		close(vm->rx_fd);
 	if (vm->rtc_changed_fd >= 0)
 		close(vm->rtc_changed_fd);
+	if (vm->signal_fd >= 0)
+		close(vm->signal_fd);
+	if (vm->shutdown_timer_fd >= 0)
+		close(vm->shutdown_timer_fd);
+	if (vm->rtc_timer_fd >= 0)
+		close(vm->rtc_timer_fd);
+	event_loop_destroy(&vm->loop);
 	pthread_mutex_destroy(&vm->stop_lock);
 	free(vm);
 }

@@ -15,6 +15,7 @@
 #include "arch/x86/cpu_model.h"
 #include "arch/x86/layout.h"
 #include "core/bus.h"
+#include "core/event_loop.h"
 #include "core/guest_memory.h"
 #include "core/kvm.h"
 #include "devices/legacy/acpi_pm.h"
@@ -71,9 +72,19 @@ struct vm {
 	atomic_bool stopping;
 	int exit_status;
 	char stop_reason[128];
-	int stop_fd;	    /* eventfd: wakes the event loop when the VM stops */
-	int rx_fd;	    /* eventfd: the UART has room for more input */
-	int rtc_changed_fd; /* eventfd: the RTC's next interrupt time changed */
+	int stop_fd;	       /* eventfd: wakes the event loop when the VM stops */
+	int rx_fd;	       /* eventfd: the UART has room for more input */
+	int rtc_changed_fd;    /* eventfd: the RTC's next interrupt time changed */
+	int signal_fd;	       /* SIGTERM, SIGINT, SIGHUP */
+	int shutdown_timer_fd; /* hard stop after the power button */
+	int rtc_timer_fd;      /* the RTC's next interrupt */
+	bool power_pressed;
+
+	struct event_loop loop; /* device events, run by vm_run() */
+	int console_fd;		/* console input, -1 when none */
+	bool console_polled;
+	uint8_t input[4096]; /* console input the UART has not taken yet */
+	size_t input_off, input_len;
 };
 
 /*
