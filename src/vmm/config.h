@@ -3,6 +3,8 @@
 #ifndef HEARTH_VMM_CONFIG_H
 #define HEARTH_VMM_CONFIG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/console.h"
@@ -12,6 +14,34 @@
 #define CONFIG_DEFAULT_CMDLINE		"console=ttyS0"
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30 /* seconds after SIGTERM before a hard stop */
 #define CONFIG_ID_MAX			64
+#define CONFIG_MAX_DISKS		16
+#define CONFIG_MAX_NICS			8
+#define CONFIG_SERIAL_MAX		20 /* virtio-blk GET_ID returns 20 bytes */
+
+enum disk_cache {
+	DISK_CACHE_WRITEBACK, /* default: flush = fdatasync */
+	DISK_CACHE_NONE,      /* O_DIRECT, flush = fdatasync */
+	DISK_CACHE_UNSAFE,    /* flush acknowledged without syncing */
+};
+
+struct disk_config {
+	char *path;
+	bool readonly;
+	enum disk_cache cache;
+	char serial[CONFIG_SERIAL_MAX + 1];
+	char id[CONFIG_ID_MAX + 1];
+	uint64_t iops; /* operations per second, 0: unlimited */
+	uint64_t bps;  /* bytes per second, 0: unlimited */
+};
+
+struct nic_config {
+	char *tap;
+	uint8_t mac[6];
+	bool mac_set; /* else derived from the VM id and the index */
+	uint64_t rx_bps, tx_bps;
+};
+
+enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };
 
 struct vm_config {
 	char id[CONFIG_ID_MAX + 1];
@@ -23,6 +53,13 @@ struct vm_config {
 	enum console_kind serial;
 	const char *serial_path;
 	unsigned shutdown_timeout_s;
+	unsigned ndisks;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned nnics;
+	struct nic_config nics[CONFIG_MAX_NICS];
+	bool rng;	     /* virtio-rng (default on from the command line) */
+	bool virtio_console; /* virtio-console on hvc0 */
+	enum virtio_transport_kind transport;
 };
 
 /*
@@ -36,5 +73,25 @@ void config_init_defaults(struct vm_config *c);
  * [A-Za-z0-9_-] (it ends up in file names and MAC addresses later).
  */
 int config_valid_id(const char *id);
+
+/*
+ * config_parse_disk - parse a --disk value
+ * "path=FILE[,readonly=on|off][,cache=writeback|none|unsafe][,serial=STR]
+ * [,id=NAME][,iops=N][,bps=N]" into d (strings are copied). Returns 0, or
+ * -1 with a one-line message in err.
+ */
+int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t errlen);
+
+/*
+ * config_parse_nic - parse a --net value "tap=NAME[,mac=MAC][,rx_bps=N]
+ * [,tx_bps=N]" into n. Returns 0, or -1 with a message in err.
+ */
+int config_parse_nic(const char *spec, struct nic_config *n, char *err, size_t errlen);
+
+/* config_parse_mac - "52:54:00:12:34:56" into mac; 0 or -1. */
+int config_parse_mac(const char *s, uint8_t mac[6]);
+
+/* config_free - free what the parsers allocated in c. */
+void config_free(struct vm_config *c);
 
 #endif
