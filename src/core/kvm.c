@@ -106,6 +106,22 @@ int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
 	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
 }
 
+int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, bool pio, bool match,
+		  uint64_t datamatch, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+	    .datamatch = match ? datamatch : 0,
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0u) |
+		     (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0u) |
+		     (assign ? 0u : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
 int kvm_create_vcpu(struct kvm *kvm, unsigned id, struct kvm_run **run)
 {
 	int fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);

@@ -4,6 +4,7 @@
 #define HEARTH_CORE_KVM_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,16 @@ int kvm_set_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, 
 
 /* kvm_irq_line - drive a GSI of the in-kernel irqchip. Returns 0 or -errno. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
+
+/*
+ * kvm_ioeventfd - bind (assign) or unbind eventfd fd to guest writes of len
+ * bytes (1, 2, 4 or 8; 0 for any) at addr, in port I/O space when pio, else
+ * MMIO (KVM_IOEVENTFD). With match, only writes of the value datamatch
+ * signal fd. Matching writes then complete in the kernel without an exit to
+ * user space. Returns 0 or -errno (unbinding needs the same arguments).
+ */
+int kvm_ioeventfd(struct kvm *kvm, uint64_t addr, uint32_t len, bool pio, bool match,
+		  uint64_t datamatch, int fd, bool assign);
 
 /*
  * kvm_create_vcpu - create vCPU id and map its kvm_run structure.
