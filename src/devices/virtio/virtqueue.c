@@ -124,6 +124,7 @@ int vq_enable(struct virtqueue *vq)
 	vq->avail = avail;
 	vq->used = used;
 	vq->ready = true;
+	vq->signalled_used = vq->used_idx;
 	vq->signalled_used_valid = false;
 	return 0;
 }
@@ -360,8 +361,8 @@ bool vq_should_notify(struct virtqueue *vq)
 	valid = vq->signalled_used_valid;
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
-	if (valid && old == new)
-		return false;
+	if (old == new)
+		return false; /* nothing pushed since the last decision */
 	if (!vq->event_idx)
 		return !(ring_load16(vq->avail, RING_FLAGS, __ATOMIC_RELAXED) &
 			 VRING_AVAIL_F_NO_INTERRUPT);
