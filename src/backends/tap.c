@@ -252,6 +252,11 @@ int tap_set_offload(struct tap *tap, uint64_t guest_features)
 	return 0;
 }
 
+int tap_offload_hook(void *tap, uint64_t guest_features)
+{
+	return tap_set_offload(tap, guest_features);
+}
+
 /* ---- MAC addresses ------------------------------------------------------ */
 
 static int hex_digit(char c)

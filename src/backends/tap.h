@@ -79,6 +79,12 @@ unsigned tap_offload_flags(uint64_t guest_features);
 int tap_set_offload(struct tap *tap, uint64_t guest_features);
 
 /*
+ * tap_offload_hook - tap_set_offload() with the tap as a void pointer: the
+ * shape of virtio-net's back-end set_offload callback.
+ */
+int tap_offload_hook(void *tap, uint64_t guest_features);
+
+/*
  * mac_addr_parse - parse "xx:xx:xx:xx:xx:xx" (six pairs of hex digits,
  * either case, colons only) into mac. A multicast (group) address or the
  * all-zero address cannot name a card and is refused. Returns 0, or -1

@@ -5,7 +5,11 @@
  * writes them). The test plays the guest driver: it lays out the rings,
  * negotiates features and fills descriptor chains.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "backends/tap.h"
 #include "core/event_loop.h"
 #include "core/guest_memory.h"
 #include "devices/virtio/net.h"
@@ -152,7 +157,9 @@ static uint64_t fake_clock(void *opaque)
 	return *(uint64_t *)opaque;
 }
 
-static struct fx *fx_new(const struct token_bucket_config *rx, const struct token_bucket_config *tx)
+static struct fx *fx_new_backend(const struct token_bucket_config *rx,
+				 const struct token_bucket_config *tx,
+				 const struct virtio_net_backend *backend)
 {
 	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 	struct gm_range range = {0, MEM_SIZE};
@@ -171,6 +178,8 @@ static struct fx *fx_new(const struct token_bucket_config *rx, const struct toke
 	p.backend.fd = f->sp[0];
 	p.backend.set_offload = record_offload;
 	p.backend.opaque = f;
+	if (backend)
+		p.backend = *backend;
 	p.rx_bps = rx;
 	p.tx_bps = tx;
 	assert_int_equal(virtio_net_init(&f->net, &p, &f->gm, &f->loop, err, sizeof(err)), 0);
@@ -181,6 +190,11 @@ static struct fx *fx_new(const struct token_bucket_config *rx, const struct toke
 	rate_limiter_set_clock(&f->net.tx_rl, fake_clock, &f->clock_ns);
 	f->errors_before = f->net.vdev.errors;
 	return f;
+}
+
+static struct fx *fx_new(const struct token_bucket_config *rx, const struct token_bucket_config *tx)
+{
+	return fx_new_backend(rx, tx, NULL);
 }
 
 static void fx_free(struct fx *f)
@@ -1053,6 +1067,100 @@ static void test_rx_rate_limit(void **state)
 	fx_free(f);
 }
 
+/* ---- a real tap ---------------------------------------------------------------------- */
+
+#define TEST_ETHERTYPE 0x88b5
+
+/* The device on a real tap: offloads reach it, frames pass both ways with the header contract. */
+static void test_real_tap(void **state)
+{
+	struct virtio_net_backend be;
+	struct tap tap;
+	struct fx *f;
+	struct ring *rx, *tx;
+	struct sockaddr_ll sll;
+	struct virtio_net_hdr_v1 hdr = {0};
+	char name[IFNAMSIZ], err[256], path[96];
+	uint8_t frame[80], got[256];
+	bool found = false;
+	int ps, fd;
+
+	(void)state;
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+		print_message("skipped: needs root and /dev/net/tun\n");
+		skip();
+	}
+	snprintf(name, sizeof(name), "htn%u", (unsigned)getpid() % 10000000u);
+	assert_int_equal(tap_open(&tap, name, err, sizeof(err)), 0);
+	/* Keep the host's IPv6 chatter off this link (best effort). */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		assert_int_equal(write(fd, "1", 1), 1);
+		close(fd);
+	}
+	assert_int_equal(tap_set_up(&tap, true, err, sizeof(err)), 0);
+	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(TEST_ETHERTYPE));
+	assert_true(ps >= 0);
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(TEST_ETHERTYPE);
+	sll.sll_ifindex = (int)if_nametoindex(name);
+	assert_int_equal(bind(ps, (struct sockaddr *)&sll, sizeof(sll)), 0);
+
+	be = (struct virtio_net_backend){tap.fd, tap_offload_hook, &tap};
+	f = fx_new_backend(NULL, NULL, &be);
+	fx_start(f, F(CSUM) | F(GUEST_CSUM) | F(GUEST_TSO4) | F(GUEST_TSO6) | F(MRG_RXBUF));
+	assert_int_equal(tap.offload, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+	rx = &f->rings[VIRTIO_NET_RXQ];
+	tx = &f->rings[VIRTIO_NET_TXQ];
+
+	memset(frame, 0xff, 6);
+	memcpy(frame + 6, "\x52\x54\x00\x00\x00\x02", 6);
+	frame[12] = TEST_ETHERTYPE >> 8;
+	frame[13] = TEST_ETHERTYPE & 0xff;
+	fill(frame + 14, sizeof(frame) - 14, 42);
+
+	/* Guest -> host. */
+	gm_write(&f->gm, BUF_BASE, &hdr, HDR);
+	gm_write(&f->gm, BUF_BASE + HDR, frame, sizeof(frame));
+	ring_add(tx, (struct buf[]){{BUF_BASE, HDR + sizeof(frame), false}}, 1);
+	fx_notify(f, VIRTIO_NET_TXQ);
+	assert_int_equal(recv(ps, got, sizeof(got), 0), (ssize_t)sizeof(frame));
+	assert_memory_equal(got, frame, sizeof(frame));
+
+	/* Host -> guest: look for the test frame among what arrives. */
+	for (unsigned i = 0; i < 8; i++)
+		ring_add(rx, (struct buf[]){{BUF_BASE + 0x10000 + i * 0x1000, 2048, true}}, 1);
+	fx_notify(f, VIRTIO_NET_RXQ);
+	assert_int_equal(sendto(ps, frame, sizeof(frame), 0, (struct sockaddr *)&sll, sizeof(sll)),
+			 (ssize_t)sizeof(frame));
+	for (int tries = 0; tries < 50; tries++) {
+		for (uint16_t u = 0; u < ring_used_idx(rx) && !found; u++) {
+			struct vring_used_elem e = ring_used(rx, u);
+			uint64_t gpa = BUF_BASE + 0x10000 + e.id * 0x1000ULL;
+
+			if (e.len != HDR + sizeof(frame))
+				continue;
+			gm_read(&f->gm, gpa, got, e.len);
+			if (memcmp(got + HDR, frame, sizeof(frame)) == 0) {
+				memcpy(&hdr, got, HDR);
+				assert_int_equal(hdr.num_buffers, 1);
+				assert_int_equal(hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+				found = true;
+			}
+		}
+		if (found || ring_used_idx(rx) >= 8 || event_loop_run_once(&f->loop, 2000) <= 0)
+			break;
+	}
+	assert_true(found);
+	assert_false(fx_broken(f));
+
+	fx_free(f);
+	close(ps);
+	tap_close(&tap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1073,6 +1181,7 @@ int main(void)
 	    cmocka_unit_test(test_rx_tiny_mergeable_buffers),
 	    cmocka_unit_test(test_tx_rate_limit),
 	    cmocka_unit_test(test_rx_rate_limit),
+	    cmocka_unit_test(test_real_tap),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* a back-end whose peer is gone fails with EPIPE */
