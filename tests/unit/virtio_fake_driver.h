@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/guest_memory.h"
+#include "devices/virtio/virtio.h"
 #include "devices/virtio/virtqueue.h"
 
 struct fake_ring {
@@ -130,6 +131,42 @@ static inline bool fr_dirty(const struct guest_memory *gm, uint64_t gpa)
 		}
 	}
 	return false;
+}
+
+/*
+ * Bring dev up as a driver would, through the core (no transport): reset,
+ * ACKNOWLEDGE, DRIVER, the features (VERSION_1 is added), FEATURES_OK,
+ * queue i on rings[i] for i < n, DRIVER_OK. Returns the status read back.
+ */
+static inline uint8_t fr_bring_up(struct virtio_device *dev, struct fake_ring *rings, unsigned n,
+				  uint64_t features)
+{
+	uint8_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+
+	virtio_device_lock(dev);
+	virtio_set_status(dev, 0);
+	virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_set_status(dev, st);
+	features |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	virtio_set_driver_features(dev, 0, (uint32_t)features);
+	virtio_set_driver_features(dev, 1, (uint32_t)(features >> 32));
+	virtio_set_status(dev, st | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned i = 0; i < n; i++) {
+		fr_program(&rings[i], &dev->vqs[i]);
+		virtio_queue_enable(dev, i);
+	}
+	virtio_set_status(dev, st | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	st = dev->status;
+	virtio_device_unlock(dev);
+	return st;
+}
+
+/* The driver kicks queue q (as a transport would deliver it). */
+static inline void fr_kick(struct virtio_device *dev, unsigned q)
+{
+	virtio_device_lock(dev);
+	virtio_queue_notify(dev, q);
+	virtio_device_unlock(dev);
 }
 
 #endif
