@@ -12,6 +12,7 @@
  *   0x0010_0000 .. low_ram_end  RAM (low_ram_end = min(memory, 3 GiB))
  *   0xc000_0000 .. 0xe000_0000  32-bit MMIO window for device BARs
  *   0xe000_0000 .. 0xf000_0000  PCI ECAM (buses 0-255), reserved in e820
+ *   0xf000_0000 .. 0xf000_7000  virtio-mmio devices, one 4 KiB slot each
  *   0xfec0_0000                 IOAPIC
  *   0xfee0_0000                 local APIC
  *   4 GiB .. 4 GiB + high_ram   RAM above 4 GiB (memory beyond 3 GiB)
@@ -50,6 +51,16 @@
 #define LAYOUT_4G	    0x100000000ULL
 #define LAYOUT_MMIO64_ALIGN 0x40000000ULL   /* 1 GiB */
 #define LAYOUT_MMIO64_SIZE  0x1000000000ULL /* 64 GiB, less if phys bits are short */
+
+/*
+ * virtio-mmio devices: slot i at BASE + i * SLOT_SIZE, interrupt GSI
+ * element i of LAYOUT_GSIS_VIRTIO_MMIO (ISA IRQs no other device uses; Linux sets
+ * them up edge-triggered, active high). Outside the PCI windows and ECAM.
+ */
+#define LAYOUT_VIRTIO_MMIO_BASE	     0xf0000000ULL
+#define LAYOUT_VIRTIO_MMIO_SLOT_SIZE 0x1000ULL
+#define LAYOUT_VIRTIO_MMIO_SLOTS     7
+#define LAYOUT_GSIS_VIRTIO_MMIO	     5, 6, 7, 10, 11, 14, 15 /* an initializer list */
 
 /* Fixed I/O ports. */
 #define LAYOUT_PORT_COM1     0x3f8
