@@ -2,13 +2,14 @@
 #include "core/event_loop.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 struct event_source {
 	int fd;
-	bool removed;
+	atomic_bool removed;
 	event_handler_fn handler;
 	void *opaque;
 	struct event_source *next;
@@ -20,6 +21,7 @@ int event_loop_init(struct event_loop *loop)
 {
 	loop->sources = NULL;
 	loop->stop = false;
+	pthread_mutex_init(&loop->lock, NULL);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return loop->epfd < 0 ? -errno : 0;
 }
@@ -33,15 +35,18 @@ void event_loop_destroy(struct event_loop *loop)
 		free(s);
 	}
 	loop->sources = NULL;
-	if (loop->epfd >= 0)
+	if (loop->epfd >= 0) {
 		close(loop->epfd);
+		pthread_mutex_destroy(&loop->lock);
+	}
 	loop->epfd = -1;
 }
 
+/* The live source for fd; the caller holds loop->lock. */
 static struct event_source *find_source(struct event_loop *loop, int fd)
 {
 	for (struct event_source *s = loop->sources; s; s = s->next)
-		if (s->fd == fd && !s->removed)
+		if (s->fd == fd && !atomic_load(&s->removed))
 			return s;
 	return NULL;
 }
@@ -52,10 +57,10 @@ int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_handl
 	struct epoll_event ev = {.events = events};
 	struct event_source *s;
 
+	int r = 0;
+
 	if (fd < 0 || !handler)
 		return -EINVAL;
-	if (find_source(loop, fd))
-		return -EEXIST;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -63,53 +68,71 @@ int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_handl
 	s->handler = handler;
 	s->opaque = opaque;
 	ev.data.ptr = s;
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int e = errno;
-		free(s);
-		return -e;
+	pthread_mutex_lock(&loop->lock);
+	if (find_source(loop, fd)) {
+		r = -EEXIST;
+	} else if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
+	} else {
+		s->next = loop->sources;
+		loop->sources = s;
 	}
-	s->next = loop->sources;
-	loop->sources = s;
-	return 0;
+	pthread_mutex_unlock(&loop->lock);
+	if (r)
+		free(s);
+	return r;
 }
 
 int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
 {
-	struct event_source *s = find_source(loop, fd);
 	struct epoll_event ev = {.events = events};
+	struct event_source *s;
+	int r = -ENOENT;
 
-	if (!s)
-		return -ENOENT;
-	ev.data.ptr = s;
-	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	pthread_mutex_lock(&loop->lock);
+	s = find_source(loop, fd);
+	if (s) {
+		ev.data.ptr = s;
+		r = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&loop->lock);
+	return r;
 }
 
 int event_loop_remove(struct event_loop *loop, int fd)
 {
-	struct event_source *s = find_source(loop, fd);
+	struct event_source *s;
 
-	if (!s)
-		return -ENOENT;
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-	/* Freed after the current batch: a pending event may still name it. */
-	s->removed = true;
-	return 0;
+	pthread_mutex_lock(&loop->lock);
+	s = find_source(loop, fd);
+	if (s) {
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		/* Freed by the loop thread after its batch: an event may still name it. */
+		atomic_store(&s->removed, true);
+	}
+	pthread_mutex_unlock(&loop->lock);
+	return s ? 0 : -ENOENT;
 }
 
-/* Free the sources removed during the last batch. */
+/*
+ * Free the sources removed so far. Only the loop thread frees, and only
+ * between batches, so a source named by a pending event stays valid.
+ */
 static void reap_removed(struct event_loop *loop)
 {
 	struct event_source **pp = &loop->sources;
 
+	pthread_mutex_lock(&loop->lock);
 	while (*pp) {
 		struct event_source *s = *pp;
-		if (s->removed) {
+		if (atomic_load(&s->removed)) {
 			*pp = s->next;
 			free(s);
 		} else {
 			pp = &s->next;
 		}
 	}
+	pthread_mutex_unlock(&loop->lock);
 }
 
 int event_loop_run_once(struct event_loop *loop, int timeout_ms)
@@ -122,7 +145,7 @@ int event_loop_run_once(struct event_loop *loop, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		struct event_source *s = evs[i].data.ptr;
-		if (s->removed)
+		if (atomic_load(&s->removed))
 			continue;
 		s->handler(s->opaque, evs[i].events);
 		ran++;

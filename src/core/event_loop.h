@@ -3,11 +3,13 @@
  * The device event loop: one epoll instance served by one thread. Device
  * models and back-ends register file descriptors (ioeventfds, io_uring
  * completion eventfds, taps, timerfds, the console) with a handler that runs
- * on the event-loop thread.
+ * on the event-loop thread. Sources may be added, modified and removed from
+ * any thread (vCPU threads do so when a guest resets a device).
  */
 #ifndef HEARTH_CORE_EVENT_LOOP_H
 #define HEARTH_CORE_EVENT_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +20,7 @@ struct event_source;
 struct event_loop {
 	int epfd;
 	bool stop;
+	pthread_mutex_t lock;	      /* guards sources: add/modify/remove come from any thread */
 	struct event_source *sources; /* registered sources (a list) */
 };
 
