@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* The VM's virtio devices on virtio-mmio (see vm_virtio.h). */
+#include "vmm/vm_virtio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kvm.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "vmm/vm.h"
+
+static const uint32_t vm_virtio_gsis[] = {LAYOUT_GSIS_VIRTIO_MMIO};
+
+_Static_assert(ARRAY_SIZE(vm_virtio_gsis) == LAYOUT_VIRTIO_MMIO_SLOTS,
+	       "one GSI per virtio-mmio slot");
+
+static void vm_virtio_irq_set(void *opaque, uint32_t gsi, int level)
+{
+	struct vm *vm = opaque;
+	int r = kvm_irq_line(&vm->kvm, gsi, level);
+
+	if (r)
+		log_error("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-r));
+}
+
+static int vm_virtio_ioeventfd(void *opaque, uint64_t addr, uint32_t datamatch, int fd, bool assign)
+{
+	struct vm *vm = opaque;
+
+	return kvm_ioeventfd(&vm->kvm, addr, 4, false, true, datamatch, fd, assign);
+}
+
+int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
+		       size_t errlen)
+{
+	unsigned slot = vv->nr_mmio;
+	struct virtio_mmio *m;
+	uint64_t base;
+	size_t used;
+	int r;
+
+	if (slot >= LAYOUT_VIRTIO_MMIO_SLOTS) {
+		snprintf(err, errlen, "too many virtio-mmio devices (at most %d)",
+			 LAYOUT_VIRTIO_MMIO_SLOTS);
+		return -ENOSPC;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	base = LAYOUT_VIRTIO_MMIO_BASE + slot * LAYOUT_VIRTIO_MMIO_SLOT_SIZE;
+	virtio_mmio_init(
+	    m, dev, base,
+	    (struct irq_line){.set = vm_virtio_irq_set, .opaque = vm, .gsi = vm_virtio_gsis[slot]});
+	vv->mmio[slot] = m;
+	vv->nr_mmio++;
+
+	r = bus_register(&vm->mmio, base, VIRTIO_MMIO_SLOT_SIZE, &virtio_mmio_bus_ops, m);
+	if (r) {
+		snprintf(err, errlen, "internal error: MMIO range %#llx for %s: %s",
+			 (unsigned long long)base, dev->ops->name, strerror(-r));
+		return r;
+	}
+	vv->mmio_on_bus[slot] = true;
+
+	r = virtio_mmio_setup_ioeventfds(m, &vm->loop, vm_virtio_ioeventfd, vm);
+	if (r)
+		log_warn("%s: no ioeventfds (%s); guest kicks go through MMIO exits",
+			 dev->ops->name, strerror(-r));
+
+	used = strlen(vv->fragments);
+	if (used)
+		vv->fragments[used++] = ' ';
+	r = virtio_mmio_cmdline(m, vv->fragments + used, sizeof(vv->fragments) - used);
+	if (r < 0 || (size_t)r >= sizeof(vv->fragments) - used) {
+		vv->fragments[used ? used - 1 : 0] = '\0';
+		snprintf(err, errlen, "internal error: virtio-mmio command line too long");
+		return -ENAMETOOLONG;
+	}
+	log_info("%s: virtio-mmio at %#llx, GSI %u", dev->ops->name, (unsigned long long)base,
+		 m->irq.gsi);
+	return 0;
+}
+
+int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
+		     size_t errlen)
+{
+	switch (vm->cfg.transport) {
+	case TRANSPORT_MMIO:
+		return vm_add_virtio_mmio(vv, vm, dev, err, errlen);
+	case TRANSPORT_PCI:
+		break;
+	}
+	snprintf(err, errlen, "%s: the virtio-pci transport is not available", dev->ops->name);
+	return -ENOTSUP;
+}
+
+int vm_virtio_add_rng(struct vm_virtio *vv, struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	if (vv->rng) {
+		snprintf(err, errlen, "internal error: a second virtio-rng");
+		return -EEXIST;
+	}
+	vv->rng = calloc(1, sizeof(*vv->rng));
+	if (!vv->rng) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = virtio_rng_init(vv->rng, &vm->mem, &vm->loop, VIRTIO_RNG_DEFAULT_BPS);
+	if (r) {
+		free(vv->rng);
+		vv->rng = NULL;
+		snprintf(err, errlen, "cannot create virtio-rng: %s", strerror(-r));
+		return r;
+	}
+	return vm_virtio_attach(vv, vm, &vv->rng->dev, err, errlen);
+}
+
+static void vm_virtio_console_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+
+	console_write(vm->console, buf, len);
+}
+
+int vm_virtio_add_console(struct vm_virtio *vv, struct vm *vm, void (*rx_ready)(void *vm),
+			  char *err, size_t errlen)
+{
+	int r;
+
+	if (vv->console) {
+		snprintf(err, errlen, "internal error: a second virtio-console");
+		return -EEXIST;
+	}
+	vv->console = calloc(1, sizeof(*vv->console));
+	if (!vv->console) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = virtio_console_init(vv->console, &vm->mem, &vm->loop, vm_virtio_console_tx, vm);
+	if (r) {
+		free(vv->console);
+		vv->console = NULL;
+		snprintf(err, errlen, "cannot create virtio-console: %s", strerror(-r));
+		return r;
+	}
+	virtio_console_set_rx_ready(vv->console, rx_ready);
+	return vm_virtio_attach(vv, vm, &vv->console->dev, err, errlen);
+}
+
+const char *vm_virtio_cmdline(struct vm_virtio *vv, const char *base)
+{
+	size_t n;
+
+	if (!base)
+		base = "";
+	free(vv->cmdline);
+	n = strlen(base) + 1 + strlen(vv->fragments) + 1;
+	vv->cmdline = malloc(n);
+	if (!vv->cmdline)
+		return NULL;
+	snprintf(vv->cmdline, n, "%s%s%s", base, *base && vv->fragments[0] ? " " : "",
+		 vv->fragments);
+	return vv->cmdline;
+}
+
+void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm)
+{
+	for (unsigned i = 0; i < vv->nr_mmio; i++) {
+		struct virtio_mmio *m = vv->mmio[i];
+
+		if (!m)
+			continue;
+		virtio_mmio_destroy(m);
+		if (vv->mmio_on_bus[i])
+			bus_unregister(&vm->mmio, m->base);
+		vv->mmio_on_bus[i] = false;
+	}
+	if (vv->rng) {
+		virtio_rng_destroy(vv->rng);
+		free(vv->rng);
+		vv->rng = NULL;
+	}
+	if (vv->console) {
+		virtio_console_destroy(vv->console);
+		free(vv->console);
+		vv->console = NULL;
+	}
+	for (unsigned i = 0; i < vv->nr_mmio; i++) {
+		free(vv->mmio[i]);
+		vv->mmio[i] = NULL;
+	}
+	vv->nr_mmio = 0;
+	vv->fragments[0] = '\0';
+	free(vv->cmdline);
+	vv->cmdline = NULL;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM's virtio devices and their virtio-mmio transports: placement in
+ * the machine layout (slot i at LAYOUT_VIRTIO_MMIO_BASE + i * 4 KiB on GSI
+ * element i of LAYOUT_GSIS_VIRTIO_MMIO), registration on the VM's MMIO
+ * bus, ioeventfds for guest kicks (served on vm->loop), the interrupt line
+ * (KVM_IRQ_LINE), and the kernel command-line fragments that announce each
+ * device to Linux ("virtio_mmio.device=4K@0xf0000000:5").
+ *
+ * struct vm embeds one struct vm_virtio (zeroed by vm_create()'s calloc).
+ * Order in vm_create(): after vm_setup_devices() (the buses exist, the
+ * irqchip too) and before vm_load_guest(), which must pass
+ * vm_virtio_cmdline(&vm->virtio, vm->cfg.cmdline) to boot_load() instead
+ * of vm->cfg.cmdline. vm_destroy() calls vm_virtio_destroy() after the
+ * vCPU threads have stopped and before kvm_close() and
+ * event_loop_destroy().
+ */
+#ifndef HEARTH_VMM_VM_VIRTIO_H
+#define HEARTH_VMM_VM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arch/x86/layout.h"
+#include "devices/virtio/console.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/virtio.h"
+#include "devices/virtio/virtio_mmio.h"
+
+struct vm;
+
+/* Longest fragment "virtio_mmio.device=4K@0xf0006000:15" plus a space. */
+#define VM_VIRTIO_FRAGMENT_MAX 48
+
+struct vm_virtio {
+	unsigned nr_mmio;
+	struct virtio_mmio *mmio[LAYOUT_VIRTIO_MMIO_SLOTS];
+	bool mmio_on_bus[LAYOUT_VIRTIO_MMIO_SLOTS];
+	struct virtio_rng *rng;
+	struct virtio_console *console;
+	char fragments[LAYOUT_VIRTIO_MMIO_SLOTS * VM_VIRTIO_FRAGMENT_MAX];
+	char *cmdline; /* what vm_virtio_cmdline() returned last */
+};
+
+/*
+ * vm_add_virtio_mmio - give dev (initialized with virtio_device_init(), its
+ * gm and loop being vm's) the next free virtio-mmio slot: its transport on
+ * vm->mmio, an ioeventfd per queue on vm->loop (when KVM refuses them, the
+ * kicks arrive as MMIO exits instead, with a warning), its interrupt line,
+ * and its command-line fragment. dev must outlive vv. Returns 0, or -errno
+ * with one line in err (-ENOSPC: all LAYOUT_VIRTIO_MMIO_SLOTS are taken).
+ */
+int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
+		       size_t errlen);
+
+/*
+ * vm_virtio_attach - put dev on the VM's configured transport
+ * (vm->cfg.transport): TRANSPORT_MMIO through vm_add_virtio_mmio();
+ * TRANSPORT_PCI is not handled here yet (-ENOTSUP with a message).
+ */
+int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
+		     size_t errlen);
+
+/*
+ * vm_virtio_add_rng - create the entropy device (VIRTIO_RNG_DEFAULT_BPS)
+ * and attach it. Returns 0 or -errno with one line in err.
+ */
+int vm_virtio_add_rng(struct vm_virtio *vv, struct vm *vm, char *err, size_t errlen);
+
+/*
+ * vm_virtio_add_console - create the virtio console and attach it. Its
+ * output goes to vm->console (console_write(), looked up at each write, so
+ * the console may be opened later); rx_ready(vm) is called when the guest
+ * can take input again (it runs with the device lock held: signal the
+ * event loop, e.g. vm->rx_fd, and call virtio_console_receive() from
+ * there). Returns 0 or -errno with one line in err.
+ */
+int vm_virtio_add_console(struct vm_virtio *vv, struct vm *vm, void (*rx_ready)(void *vm),
+			  char *err, size_t errlen);
+
+/*
+ * vm_virtio_cmdline - base followed by the fragments of every virtio-mmio
+ * device added so far ("base virtio_mmio.device=..."); base when there are
+ * none. The string belongs to vv (valid until the next call or
+ * vm_virtio_destroy()). NULL when out of memory.
+ */
+const char *vm_virtio_cmdline(struct vm_virtio *vv, const char *base);
+
+/*
+ * vm_virtio_destroy - unbind the ioeventfds, take the transports off the
+ * bus, destroy the devices hearth created (rng, console) and free
+ * everything. Safe on a zeroed or half set-up struct.
+ */
+void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm);
+
+#endif

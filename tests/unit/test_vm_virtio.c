@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* vm_virtio: placement, bus registration, command line, an rng driven over MMIO. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "devices/virtio/virtio_mmio.h"
+#include "virtio_fake_driver.h"
+#include "vmm/vm.h"
+#include "vmm/vm_virtio.h"
+
+struct fixture {
+	struct vm *vm;
+	struct vm_virtio vv;
+	int irq_level;
+	int rx_ready;
+};
+
+static struct fixture *the_fixture;
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	struct gm_range ranges[] = {{0, 0x100000}};
+
+	memset(&f, 0, sizeof(f));
+	f.vm = calloc(1, sizeof(*f.vm));
+	assert_non_null(f.vm);
+	f.vm->cfg.transport = TRANSPORT_MMIO;
+	f.vm->kvm.fd = f.vm->kvm.vm_fd = -1; /* no KVM: ioeventfds and KVM_IRQ_LINE fail */
+	bus_init(&f.vm->mmio, "mmio");
+	assert_int_equal(gm_create(&f.vm->mem, ranges, 1, GM_BACKING_ANON, NULL), 0);
+	assert_int_equal(event_loop_init(&f.vm->loop), 0);
+	the_fixture = &f;
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	vm_virtio_destroy(&f->vv, f->vm);
+	assert_int_equal(f->vm->mmio.nr, 0);
+	event_loop_destroy(&f->vm->loop);
+	gm_destroy(&f->vm->mem);
+	bus_destroy(&f->vm->mmio);
+	free(f->vm);
+	return 0;
+}
+
+static uint32_t bus_readl(struct fixture *f, uint64_t addr)
+{
+	uint32_t v = 0;
+	assert_true(bus_read(&f->vm->mmio, addr, (uint8_t *)&v, 4));
+	return v;
+}
+
+static void bus_writel(struct fixture *f, uint64_t addr, uint32_t v)
+{
+	assert_true(bus_write(&f->vm->mmio, addr, (const uint8_t *)&v, 4));
+}
+
+static void rec_irq(void *opaque, uint32_t gsi, int level)
+{
+	struct fixture *f = opaque;
+	assert_int_equal(gsi, 5);
+	f->irq_level = level;
+}
+
+static void rec_rx_ready(void *vm)
+{
+	assert_ptr_equal(vm, the_fixture->vm);
+	the_fixture->rx_ready++;
+}
+
+static void test_placement_and_cmdline(void **state)
+{
+	struct fixture *f = *state;
+	char err[128];
+
+	assert_string_equal(vm_virtio_cmdline(&f->vv, "console=ttyS0"), "console=ttyS0");
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_virtio_add_console(&f->vv, f->vm, rec_rx_ready, err, sizeof(err)), 0);
+	assert_int_equal(f->vm->mmio.nr, 2);
+	assert_int_equal(bus_readl(f, 0xf0000000), VIRTIO_MMIO_MAGIC);
+	assert_int_equal(bus_readl(f, 0xf0000000 + VIRTIO_MMIO_REG_DEVICE_ID), VIRTIO_ID_RNG);
+	assert_int_equal(bus_readl(f, 0xf0001000 + VIRTIO_MMIO_REG_DEVICE_ID), VIRTIO_ID_CONSOLE);
+	assert_int_equal(f->vv.mmio[0]->irq.gsi, 5);
+	assert_int_equal(f->vv.mmio[1]->irq.gsi, 6);
+	/* Without KVM there are no ioeventfds: kicks come as MMIO writes. */
+	assert_int_equal(f->vv.mmio[0]->nr_kicks, 0);
+	assert_string_equal(vm_virtio_cmdline(&f->vv, "console=ttyS0 quiet"),
+			    "console=ttyS0 quiet virtio_mmio.device=4K@0xf0000000:5 "
+			    "virtio_mmio.device=4K@0xf0001000:6");
+	assert_string_equal(
+	    vm_virtio_cmdline(&f->vv, ""),
+	    "virtio_mmio.device=4K@0xf0000000:5 virtio_mmio.device=4K@0xf0001000:6");
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), -EEXIST);
+}
+
+static const struct virtio_device_ops filler_ops = {
+    .name = "filler",
+    .device_id = 42,
+    .num_queues = 1,
+    .queue_max_size = 8,
+};
+
+static void test_slots_run_out(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_device devs[LAYOUT_VIRTIO_MMIO_SLOTS + 1];
+	char err[128];
+	const char *cmd;
+
+	for (unsigned i = 0; i <= LAYOUT_VIRTIO_MMIO_SLOTS; i++)
+		assert_int_equal(
+		    virtio_device_init(&devs[i], &filler_ops, NULL, &f->vm->mem, &f->vm->loop), 0);
+	for (unsigned i = 0; i < LAYOUT_VIRTIO_MMIO_SLOTS; i++)
+		assert_int_equal(vm_add_virtio_mmio(&f->vv, f->vm, &devs[i], err, sizeof(err)), 0);
+	assert_int_equal(
+	    vm_add_virtio_mmio(&f->vv, f->vm, &devs[LAYOUT_VIRTIO_MMIO_SLOTS], err, sizeof(err)),
+	    -ENOSPC);
+	assert_non_null(strstr(err, "too many"));
+	assert_int_equal(f->vv.mmio[6]->base, 0xf0006000);
+	assert_int_equal(f->vv.mmio[6]->irq.gsi, 15);
+	cmd = vm_virtio_cmdline(&f->vv, "x");
+	assert_non_null(strstr(cmd, " virtio_mmio.device=4K@0xf0006000:15"));
+	assert_int_equal(strlen(cmd), 1 + 7 + 3 * 34 + 4 * 35); /* "x", spaces, fragments */
+	vm_virtio_destroy(&f->vv, f->vm);
+	for (unsigned i = 0; i <= LAYOUT_VIRTIO_MMIO_SLOTS; i++)
+		virtio_device_destroy(&devs[i]);
+}
+
+static void test_pci_transport_not_here(void **state)
+{
+	struct fixture *f = *state;
+	char err[128];
+
+	f->vm->cfg.transport = TRANSPORT_PCI;
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "virtio-pci"));
+}
+
+/* The whole path: a driver on the bus, an rng request, bytes in RAM. */
+static void test_rng_over_the_bus(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ring ring;
+	const uint64_t b = 0xf0000000;
+	char err[128];
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), 0);
+	f->vv.mmio[0]->irq.set = rec_irq;
+	f->vv.mmio[0]->irq.opaque = f;
+	fr_init(&ring, &f->vm->mem, 8, 0x1000, 0x2000, 0x3000);
+
+	bus_writel(f, b + VIRTIO_MMIO_REG_STATUS, 0);
+	bus_writel(f, b + VIRTIO_MMIO_REG_STATUS, st);
+	bus_writel(f, b + VIRTIO_MMIO_REG_DRIVER_FEAT_SEL, 1);
+	bus_writel(f, b + VIRTIO_MMIO_REG_DRIVER_FEATURES, 1);
+	bus_writel(f, b + VIRTIO_MMIO_REG_STATUS, st | VIRTIO_STATUS_FEATURES_OK);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_SEL, 0);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_NUM, 8);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_DESC_LOW, 0x1000);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_DRIVER_LOW, 0x2000);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_DEVICE_LOW, 0x3000);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_READY, 1);
+	bus_writel(f, b + VIRTIO_MMIO_REG_STATUS,
+		   st | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(bus_readl(f, b + VIRTIO_MMIO_REG_STATUS),
+			 st | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+
+	fr_desc(&ring, 0, 0x10000, 32, VRING_DESC_F_WRITE, 0);
+	fr_publish(&ring, 0);
+	bus_writel(f, b + VIRTIO_MMIO_REG_QUEUE_NOTIFY, 0);
+	assert_int_equal(fr_used_idx(&ring), 1);
+	assert_int_equal(fr_used_elem(&ring, 0).len, 32);
+	assert_int_equal(f->irq_level, 1);
+	assert_int_equal(bus_readl(f, b + VIRTIO_MMIO_REG_INTERRUPT_STATUS), 1);
+	bus_writel(f, b + VIRTIO_MMIO_REG_INTERRUPT_ACK, 1);
+	assert_int_equal(f->irq_level, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_placement_and_cmdline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pci_transport_not_here, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rng_over_the_bus, setup, teardown),
+	};
+
+	log_set_level(LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
