@@ -221,13 +221,15 @@ int pci_device_set_bar(struct pci_device *d, unsigned idx, enum pci_bar_type typ
 
 /*
  * pci_device_bar_address - the address BAR idx is programmed to (0 when
- * unassigned or not a BAR), mapped or not.
+ * unassigned or not a BAR), mapped or not. Takes the host lock: not for
+ * use inside the config hooks (they may read config[] directly).
  */
 uint64_t pci_device_bar_address(struct pci_device *d, unsigned idx);
 
 /*
  * pci_device_bar_mapped - whether BAR idx is mapped on its bus now;
- * stores its address in *addr when addr is not NULL.
+ * stores its address in *addr when addr is not NULL. Takes the host lock
+ * (not for the config hooks).
  */
 bool pci_device_bar_mapped(struct pci_device *d, unsigned idx, uint64_t *addr);
 
