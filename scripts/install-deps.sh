@@ -24,6 +24,7 @@ PACKAGES=(
 	zstd               # decompresses zstd kernels and modules
 	kmod               # depmod for the extracted guest kernel's module tree
 	tmux               # drives the interactive demo in tests (send-keys/capture-pane)
+	liburing-dev       # io_uring for disk image I/O (src/backends/block_uring.c)
 )
 
 missing=()
