@@ -314,12 +314,22 @@ static void bar_refused(struct pci_device *d, unsigned idx, uint64_t addr, const
 			(unsigned long long)b->size, why);
 }
 
-static void bar_unmap(struct pci_host *h, struct pci_bar *b)
+/* Tell the device that BAR idx was mapped at or unmapped from addr. */
+static void bar_map_hook(struct pci_device *d, unsigned idx, uint64_t addr, bool mapped)
 {
+	if (d->ops && d->ops->bar_map)
+		d->ops->bar_map(d, idx, addr, mapped);
+}
+
+static void bar_unmap(struct pci_host *h, struct pci_device *d, unsigned idx)
+{
+	struct pci_bar *b = &d->bars[idx];
+
 	if (!b->mapped)
 		return;
 	bus_unregister(bar_bus(h, b), b->mapped_addr);
 	b->mapped = false;
+	bar_map_hook(d, idx, b->mapped_addr, false);
 }
 
 /*
@@ -340,7 +350,7 @@ static void host_update_bars(struct pci_host *h)
 			struct pci_bar *b = &d->bars[i];
 
 			if (b->mapped && (!bar_wanted(h, d, i, &addr) || addr != b->mapped_addr))
-				bar_unmap(h, b);
+				bar_unmap(h, d, i);
 		}
 	}
 	for (s = 0; s < PCI_MAX_SLOTS; s++) {
@@ -361,6 +371,7 @@ static void host_update_bars(struct pci_host *h)
 				b->mapped = true;
 				b->mapped_addr = addr;
 				b->refused_addr = 0;
+				bar_map_hook(d, i, addr, true);
 			} else {
 				bar_refused(d, i, addr,
 					    r == -EEXIST ? "overlaps another device" : "no memory");
@@ -699,7 +710,7 @@ void pci_remove_device(struct pci_host *h, struct pci_device *d)
 		return;
 	pthread_mutex_lock(&h->lock);
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++)
-		bar_unmap(h, &d->bars[i]);
+		bar_unmap(h, d, i);
 	pthread_mutex_lock(&h->intx_lock);
 	d->intx_level = false;
 	intx_update(d);

@@ -131,6 +131,14 @@ struct pci_device_ops {
 	 * through the write masks (and BAR/command effects were handled).
 	 */
 	void (*config_write)(struct pci_device *d, unsigned off, unsigned len);
+	/*
+	 * BAR idx was just mapped at addr on its bus (mapped true), or just
+	 * unmapped from addr (decoding turned off, the BAR moved, the device
+	 * removed). Called with the host lock held, under the same rules as
+	 * the hooks above; lets a device follow its BAR (e.g. with ioeventfds
+	 * at addresses inside it).
+	 */
+	void (*bar_map)(struct pci_device *d, unsigned idx, uint64_t addr, bool mapped);
 };
 
 struct pci_device {
