@@ -133,48 +133,9 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * The PC interrupt wiring: ISA IRQs 0-15 reach both the PICs and the IOAPIC,
- * except that IRQ 0 (the PIT) arrives at IOAPIC pin 2 (the MADT and MP table
- * say so with an interrupt source override) and pin 2 of the master PIC is
- * the cascade; GSIs 16-23 are IOAPIC only.
- */
-static int vm_setup_gsi_routing(struct vm *vm)
-{
-	struct {
-		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[2 * 16 + LAYOUT_IOAPIC_PINS];
-	} rt;
-	unsigned n = 0;
-
-	memset(&rt, 0, sizeof(rt));
-	for (uint32_t gsi = 0; gsi < 16; gsi++) {
-		if (gsi == 2)
-			continue;
-		rt.e[n].gsi = gsi;
-		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		rt.e[n].u.irqchip.irqchip =
-		    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		rt.e[n].u.irqchip.pin = gsi % 8;
-		n++;
-	}
-	for (uint32_t gsi = 0; gsi < LAYOUT_IOAPIC_PINS; gsi++) {
-		if (gsi == 2)
-			continue;
-		rt.e[n].gsi = gsi;
-		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		rt.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		rt.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
-		n++;
-	}
-	rt.hdr.nr = n;
-	return ioctl(vm->kvm.vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0 ? -errno : 0;
-}
-
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = {.flags = 0};
-	int r;
 
 	if (ioctl(vm->kvm.vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0 &&
 	    errno != ENOTTY && errno != EINVAL) {
@@ -191,11 +152,6 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the in-kernel interrupt controller: %s",
 			 strerror(errno));
 		return -errno;
-	}
-	r = vm_setup_gsi_routing(vm);
-	if (r) {
-		snprintf(err, errlen, "cannot set the interrupt routing: %s", strerror(-r));
-		return r;
 	}
 	if (ioctl(vm->kvm.vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		snprintf(err, errlen, "cannot create the in-kernel PIT: %s", strerror(errno));
@@ -245,16 +201,17 @@ static int vm_setup_devices(struct vm *vm, char *err, size_t errlen)
 	r = r
 		?: vm_register_pio(vm, LAYOUT_PORT_PM1A_CNT, 2, &acpi_pm_cnt_bus_ops, &vm->pm, err,
 				   errlen);
-	r = r
-		?: vm_register_pio(vm, LAYOUT_PORT_RESET, 1, &cf9_reset_bus_ops, &vm->cf9, err,
-				   errlen);
-	return r;
+	if (r)
+		return r;
+	/* The host bridge owns ports 0xcf8-0xcff and passes 0xcf9 to the reset register. */
+	return vm_pci_setup(&vm->pci, vm, err, errlen);
 }
 
 static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_len = 0, initrd_len = 0;
+	struct acpi_options acpi_opts;
 	uint8_t *tables;
 	uint64_t rsdp = 0;
 	struct boot_input in;
@@ -280,8 +237,9 @@ static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 
 	/* Firmware tables: ACPI (primary) and the MP table (for old kernels). */
 	tables = gm_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
-	n = tables ? acpi_build(&vm->layout, tables, LAYOUT_ACPI_END - LAYOUT_ACPI_START,
-				LAYOUT_ACPI_START, &rsdp)
+	vm_pci_acpi_options(&vm->pci, vm, &acpi_opts);
+	n = tables ? acpi_build_ext(&vm->layout, &acpi_opts, tables,
+				    LAYOUT_ACPI_END - LAYOUT_ACPI_START, LAYOUT_ACPI_START, &rsdp)
 		   : -EFAULT;
 	if (n < 0) {
 		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-n));
@@ -488,11 +446,21 @@ static void pump_input(struct vm *vm)
 		vm->input_off = vm->input_len = 0;
 }
 
-/* Watch the console's input only while the UART can take more. */
+/*
+ * Watch the console's input only while the UART can take more. Input that
+ * epoll cannot watch (stdin redirected from a file or /dev/null) is read a
+ * chunk at a time whenever the UART has room, driven by the rx eventfd.
+ */
 static void console_poll(struct vm *vm, bool on)
 {
 	if (vm->console_fd < 0 || vm->console_polled == on)
 		return;
+	if (vm->console_is_file) {
+		if (on)
+			eventfd_signal(vm->rx_fd);
+		vm->console_polled = on;
+		return;
+	}
 	if (on)
 		event_loop_modify(&vm->loop, vm->console_fd, EPOLLIN);
 	else
@@ -520,10 +488,13 @@ static void on_console_input(void *opaque, uint32_t events)
 	if (ev == CONSOLE_EV_QUIT)
 		vm_request_stop(vm, VM_EXIT_OK, "quit from the console");
 	if (ev == CONSOLE_EV_EOF) {
-		event_loop_remove(&vm->loop, vm->console_fd);
+		if (!vm->console_is_file)
+			event_loop_remove(&vm->loop, vm->console_fd);
 		vm->console_fd = -1;
 	} else if (vm->input_len > 0) {
 		console_poll(vm, false); /* the UART is full: wait until the guest drains it */
+	} else if (vm->console_is_file) {
+		eventfd_signal(vm->rx_fd); /* all taken: read the next chunk */
 	}
 }
 
@@ -535,8 +506,14 @@ static void on_uart_rx_ready(void *opaque, uint32_t events)
 	(void)events;
 	if (read(vm->rx_fd, &cnt, sizeof(cnt)) > 0)
 		pump_input(vm);
-	if (vm->input_len == 0)
+	if (vm->input_len != 0)
+		return;
+	if (vm->console_is_file && vm->console_fd >= 0) {
+		vm->console_polled = true;
+		on_console_input(vm, EPOLLIN);
+	} else {
 		console_poll(vm, true);
+	}
 }
 
 static void on_signal(void *opaque, uint32_t events)
@@ -647,6 +624,12 @@ static int vm_setup_events(struct vm *vm, char *err, size_t errlen)
 	r = r ?: event_loop_add(&vm->loop, vm->rx_fd, EPOLLIN, on_uart_rx_ready, vm);
 	if (!r && vm->console_fd >= 0) {
 		r = event_loop_add(&vm->loop, vm->console_fd, EPOLLIN, on_console_input, vm);
+		if (r == -EPERM) {
+			/* A regular file or /dev/null: always readable, epoll refuses it. */
+			vm->console_is_file = true;
+			eventfd_signal(vm->rx_fd);
+			r = 0;
+		}
 		vm->console_polled = true;
 	}
 	if (r)
@@ -727,6 +710,7 @@ void vm_destroy(struct vm *vm)
 			close(v->fd);
 	}
 	free(vm->vcpus);
+	vm_pci_destroy(&vm->pci);
 	if (vm->devices_ready) {
 		cf9_reset_destroy(&vm->cf9);
 		acpi_pm_destroy(&vm->pm);

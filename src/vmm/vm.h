@@ -25,6 +25,7 @@
 #include "devices/legacy/ns16550.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/vm_pci.h"
 
 /* hearth's exit statuses (also documented in `hearth run --help`). */
 enum vm_exit_status {
@@ -63,6 +64,7 @@ struct vm {
 	struct mc146818 rtc;
 	struct acpi_pm pm;
 	struct cf9_reset cf9;
+	struct vm_pci pci; /* GSI routing and the PCI host bridge */
 	bool devices_ready;
 	struct vcpu *vcpus;
 	uint32_t tsc_khz;
@@ -83,7 +85,8 @@ struct vm {
 	struct event_loop loop; /* device events, run by vm_run() */
 	int console_fd;		/* console input, -1 when none */
 	bool console_polled;
-	uint8_t input[4096]; /* console input the UART has not taken yet */
+	bool console_is_file; /* input epoll cannot watch: read when the UART has room */
+	uint8_t input[4096];  /* console input the UART has not taken yet */
 	size_t input_off, input_len;
 };
 
