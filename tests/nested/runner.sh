@@ -37,6 +37,8 @@ selected() {
 }
 
 work=$(mktemp -d /tmp/hearth-nested.XXXXXX)
+# Interrupted: take the running case and everything it started along.
+trap '[ -n "${pid:-}" ] && kill -KILL -"$pid" 2>/dev/null; rm -rf "$work"; exit 130' INT TERM HUP
 passed=0 failed=0 skipped=0
 for file in "$here"/cases/*.sh; do
 	name=$(basename "$file" .sh)
