@@ -520,8 +520,8 @@ static void test_lock_conflict(void **state)
 	char expect[PATH_MAX + 128];
 	const char *err;
 
-	snprintf(expect, sizeof(expect), "disk image %s is in use by process %d (test_block)", path,
-		 (int)getpid());
+	snprintf(expect, sizeof(expect), "disk image %s is in use by process %d (%s)", path,
+		 (int)getpid(), program_invocation_short_name);
 	a = open_img(path, false, BLOCK_CACHE_WRITEBACK, engine);
 	err = open_fails(path, false, BLOCK_CACHE_WRITEBACK);
 	assert_string_equal(err, expect);
@@ -575,8 +575,8 @@ static void test_lock_other_process(void **state)
 	close(go[0]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(c, 'y');
-	snprintf(expect, sizeof(expect), "disk image %s is in use by process %d (test_block)", path,
-		 (int)child);
+	snprintf(expect, sizeof(expect), "disk image %s is in use by process %d (%s)", path,
+		 (int)child, program_invocation_short_name);
 	assert_string_equal(open_fails(path, false, BLOCK_CACHE_WRITEBACK), expect);
 	assert_int_equal(write(go[1], "x", 1), 1);
 	assert_int_equal(waitpid(child, NULL, 0), child);
