@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/aml.h"
 #include "core/kvm.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -168,6 +169,57 @@ const char *vm_virtio_cmdline(struct vm_virtio *vv, const char *base)
 	snprintf(vv->cmdline, n, "%s%s%s", base, *base && vv->fragments[0] ? " " : "",
 		 vv->fragments);
 	return vv->cmdline;
+}
+
+/* Memory32Fixed (ReadWrite, base, len): ACPI 6.4, 6.4.3.4. */
+static void aml_memory32_fixed(struct aml *a, uint32_t base, uint32_t len)
+{
+	aml_u8(a, 0x86);
+	aml_u16(a, 9);
+	aml_u8(a, 1); /* read-write */
+	aml_u32(a, base);
+	aml_u32(a, len);
+}
+
+int vm_virtio_acpi_dsdt(struct vm_virtio *vv, struct aml *aml)
+{
+	for (unsigned i = 0; i < vv->nr_mmio; i++) {
+		const struct virtio_mmio *m = vv->mmio[i];
+		char name[5];
+		size_t dev, crs;
+
+		snprintf(name, sizeof(name), "VR%02u", i);
+		dev = aml_device_begin(aml, name);
+		aml_name_str(aml, "_HID", "LNRO0005");
+		aml_name_integer(aml, "_UID", i);
+		aml_name_decl(aml, "_CRS");
+		crs = aml_resource_template_begin(aml);
+		aml_memory32_fixed(aml, (uint32_t)m->base, VIRTIO_MMIO_SLOT_SIZE);
+		aml_interrupt(aml, true, true, false, false, &m->irq.gsi, 1);
+		aml_resource_template_end(aml, crs);
+		aml_end(aml, dev);
+	}
+	return aml_error(aml);
+}
+
+static int vm_virtio_dsdt_hook(struct aml *aml, void *opaque)
+{
+	struct vm_virtio *vv = opaque;
+	int r = 0;
+
+	if (vv->next_dsdt_hook)
+		r = vv->next_dsdt_hook(aml, vv->next_dsdt_opaque);
+	return r < 0 ? r : vm_virtio_acpi_dsdt(vv, aml);
+}
+
+void vm_virtio_acpi_options(struct vm_virtio *vv, struct acpi_options *o)
+{
+	if (o->dsdt_sb_hook == vm_virtio_dsdt_hook)
+		return;
+	vv->next_dsdt_hook = o->dsdt_sb_hook;
+	vv->next_dsdt_opaque = o->opaque;
+	o->dsdt_sb_hook = vm_virtio_dsdt_hook;
+	o->opaque = vv;
 }
 
 void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm)

@@ -7,13 +7,24 @@
  * (KVM_IRQ_LINE), and the kernel command-line fragments that announce each
  * device to Linux ("virtio_mmio.device=4K@0xf0000000:5").
  *
+ * Linux finds the devices in one of two ways:
+ *  - ACPI (the default, and the only one Debian's kernels support: they are
+ *    built without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES): one DSDT device
+ *    per slot, _HID "LNRO0005" (what Linux's virtio_mmio driver matches),
+ *    with Memory32Fixed and Interrupt (edge, active high) resources, added
+ *    through vm_virtio_acpi_options();
+ *  - the kernel command line, for kernels built with
+ *    CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES that boot without ACPI:
+ *    vm_virtio_cmdline(). Do not use both for one guest: a kernel that
+ *    understands both would see every device twice (the second copy fails
+ *    to claim its registers and is dropped with an error message).
+ *
  * struct vm embeds one struct vm_virtio (zeroed by vm_create()'s calloc).
  * Order in vm_create(): after vm_setup_devices() (the buses exist, the
- * irqchip too) and before vm_load_guest(), which must pass
- * vm_virtio_cmdline(&vm->virtio, vm->cfg.cmdline) to boot_load() instead
- * of vm->cfg.cmdline. vm_destroy() calls vm_virtio_destroy() after the
- * vCPU threads have stopped and before kvm_close() and
- * event_loop_destroy().
+ * irqchip too) and before vm_load_guest(), whose ACPI build calls
+ * vm_virtio_acpi_options() after vm_pci_acpi_options(). vm_destroy() calls
+ * vm_virtio_destroy() after the vCPU threads have stopped and before
+ * kvm_close() and event_loop_destroy().
  */
 #ifndef HEARTH_VMM_VM_VIRTIO_H
 #define HEARTH_VMM_VM_VIRTIO_H
@@ -21,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
@@ -40,6 +52,9 @@ struct vm_virtio {
 	struct virtio_console *console;
 	char fragments[LAYOUT_VIRTIO_MMIO_SLOTS * VM_VIRTIO_FRAGMENT_MAX];
 	char *cmdline; /* what vm_virtio_cmdline() returned last */
+	/* The DSDT hook vm_virtio_acpi_options() chained after. */
+	int (*next_dsdt_hook)(struct aml *aml, void *opaque);
+	void *next_dsdt_opaque;
 };
 
 /*
@@ -85,6 +100,21 @@ int vm_virtio_add_console(struct vm_virtio *vv, struct vm *vm, void (*rx_ready)(
  * vm_virtio_destroy()). NULL when out of memory.
  */
 const char *vm_virtio_cmdline(struct vm_virtio *vv, const char *base);
+
+/*
+ * vm_virtio_acpi_options - make acpi_build_ext() with options o also
+ * describe every virtio-mmio device added so far in the DSDT (Device
+ * \_SB.VRnn, nn the slot). Whatever DSDT hook o already has (the PCI host
+ * bridge's) still runs first. Call it after the devices are added and
+ * after the other options are set; vv must outlive the ACPI build.
+ */
+void vm_virtio_acpi_options(struct vm_virtio *vv, struct acpi_options *o);
+
+/*
+ * vm_virtio_acpi_dsdt - append the DSDT devices of vv's virtio-mmio slots
+ * to aml (inside Scope (\_SB)). Returns aml_error(aml).
+ */
+int vm_virtio_acpi_dsdt(struct vm_virtio *vv, struct aml *aml);
 
 /*
  * vm_virtio_destroy - unbind the ioeventfds, take the transports off the

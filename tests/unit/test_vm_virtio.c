@@ -10,8 +10,12 @@
 
 #include <cmocka.h>
 
+#include "arch/x86/acpi.h"
+#include "arch/x86/aml.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "devices/virtio/virtio_mmio.h"
+#include "iasl_util.h"
 #include "virtio_fake_driver.h"
 #include "vmm/vm.h"
 #include "vmm/vm_virtio.h"
@@ -190,6 +194,81 @@ static void test_rng_over_the_bus(void **state)
 	assert_int_equal(f->irq_level, 0);
 }
 
+static int other_hook_calls;
+
+static int other_hook(struct aml *aml, void *opaque)
+{
+	assert_ptr_equal(opaque, &other_hook_calls);
+	other_hook_calls++;
+	aml_end(aml, aml_device_begin(aml, "XXXX"));
+	return 0;
+}
+
+static void test_acpi_dsdt(void **state)
+{
+	static const char *const expect[] = {
+	    "Device (VR00)",
+	    "Name (_HID, \"LNRO0005\")",
+	    "Name (_UID, Zero)",
+	    "Memory32Fixed (ReadWrite,",
+	    "0xF0000000,         // Address Base",
+	    "0x00001000,         // Address Length",
+	    "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
+	    "0x00000005,",
+	    "Device (VR01)",
+	    "Name (_UID, One)",
+	    "0xF0001000,         // Address Base",
+	    "0x00000006,",
+	    NULL,
+	};
+	struct fixture *f = *state;
+	struct machine_layout l;
+	struct acpi_options o = {.dsdt_sb_hook = other_hook, .opaque = &other_hook_calls};
+	char err[128], tmpl[] = "/tmp/hearth-vmvirtio-XXXXXX", out[8192];
+	static uint8_t buf[0x20000];
+	uint64_t rsdp;
+	const uint8_t *dsdt;
+	uint32_t dsdt_len;
+	char *dsl;
+	size_t dsl_len;
+	const char *dir;
+	int n;
+
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_virtio_add_console(&f->vv, f->vm, rec_rx_ready, err, sizeof(err)), 0);
+	assert_int_equal(layout_compute(&l, 512 * MiB, 1, 40, err, sizeof(err)), 0);
+	vm_virtio_acpi_options(&f->vv, &o);
+	vm_virtio_acpi_options(&f->vv, &o); /* twice: still chained once */
+	n = acpi_build_ext(&l, &o, buf, sizeof(buf), LAYOUT_ACPI_START, &rsdp);
+	assert_true(n > 0);
+	assert_int_equal(other_hook_calls, 1);
+	dsdt = memmem(buf, (size_t)n, "DSDT", 4);
+	assert_non_null(dsdt);
+	memcpy(&dsdt_len, dsdt + 4, 4);
+	assert_non_null(memmem(dsdt, dsdt_len, "LNRO0005", 8));
+	/* The chained hook's devices come first. */
+	assert_true((const uint8_t *)memmem(dsdt, dsdt_len, "XXXX", 4) <
+		    (const uint8_t *)memmem(dsdt, dsdt_len, "VR00", 4));
+
+	if (!iasl_path()) {
+		print_message("skipped the iasl check: iasl not found on PATH\n");
+		return;
+	}
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	assert_int_equal(iasl_write(dir, "dsdt.dat", dsdt, dsdt_len), 0);
+	n = iasl_run(dir, (const char *const[]){"-d", "dsdt.dat", NULL}, out, sizeof(out));
+	if (n != 0 || strstr(out, "Error") || strstr(out, "Warning"))
+		fail_msg("iasl -d: status %d\n%s", n, out);
+	dsl = iasl_read(dir, "dsdt.dsl", &dsl_len);
+	assert_non_null(dsl);
+	for (const char *const *e = expect; *e; e++)
+		if (!strstr(dsl, *e))
+			fail_msg("DSDT disassembly lacks '%s':\n%s", *e, dsl);
+	free(dsl);
+	iasl_rm_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +276,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pci_transport_not_here, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rng_over_the_bus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acpi_dsdt, setup, teardown),
 	};
 
 	log_set_level(LOG_ERROR);
