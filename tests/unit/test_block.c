@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -738,6 +742,101 @@ static void test_direct(void **state)
 	free(aligned);
 }
 
+/* A file system without O_DIRECT (procfs here) gets a clear message. */
+static void test_direct_unsupported(void **state)
+{
+	struct block_config cfg = {
+	    .path = "/proc/version", .readonly = true, .cache = BLOCK_CACHE_NONE};
+	char err[512] = "";
+	struct block_dev *dev;
+
+	(void)state;
+	dev = block_open(&cfg, err, sizeof(err));
+	if (dev) {
+		/* Kernels before 6.5 let procfs files open with O_DIRECT. */
+		block_close(dev);
+		skip();
+	}
+	assert_string_equal(err, "disk image /proc/version: the filesystem does not support "
+				 "O_DIRECT (cache=none); use cache=writeback");
+}
+
+/*
+ * Without io_uring (a seccomp filter makes io_uring_setup fail, as
+ * container runtimes do), AUTO falls back to threads and IO_URING says why.
+ */
+static int child_without_io_uring(const char *path, int out)
+{
+	struct sock_filter filter[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = ARRAY_SIZE(filter), .filter = filter};
+	struct block_config cfg = {.path = path, .engine = BLOCK_ENGINE_AUTO};
+	static uint8_t buf[4096], back[4096];
+	struct iovec iov = {buf, sizeof(buf)}, riov = {back, sizeof(back)};
+	char err[512] = "";
+	struct block_dev *dev;
+	struct waiter w;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 10;
+	dev = block_open(&cfg, err, sizeof(err));
+	if (!dev || block_get_info(dev)->engine != BLOCK_ENGINE_THREADS)
+		return 11;
+	memset(buf, 0x42, sizeof(buf));
+	prep(&w, BLOCK_OP_WRITE, 0, 4096, &iov, 1);
+	if (block_submit(dev, &w.req))
+		return 12;
+	run_until(dev, completed + 1);
+	prep(&w, BLOCK_OP_READ, 0, 4096, &riov, 1);
+	if (block_submit(dev, &w.req))
+		return 13;
+	run_until(dev, completed + 1);
+	if (w.result != 4096 || memcmp(buf, back, sizeof(buf)))
+		return 14;
+	block_close(dev);
+
+	cfg.engine = BLOCK_ENGINE_IO_URING;
+	dev = block_open(&cfg, err, sizeof(err));
+	if (dev)
+		return 15;
+	if (write(out, err, sizeof(err)) != sizeof(err))
+		return 16;
+	return 0;
+}
+
+static void test_fallback_to_threads(void **state)
+{
+	char *path = make_image("fallback.img", 64 * KiB);
+	char expect[PATH_MAX + 128], msg[512];
+	int pipefd[2], status;
+	pid_t child;
+
+	(void)state;
+	assert_int_equal(pipe(pipefd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(pipefd[0]);
+		_exit(child_without_io_uring(path, pipefd[1]));
+	}
+	close(pipefd[1]);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(pipefd[0], msg, sizeof(msg)), sizeof(msg));
+	close(pipefd[0]);
+	snprintf(expect, sizeof(expect),
+		 "disk image %s: io_uring is not available: io_uring_setup: Function not "
+		 "implemented",
+		 path);
+	assert_string_equal(msg, expect);
+}
+
 /* block_close() completes what is still in flight. */
 static void test_close_drains(void **state)
 {
@@ -878,6 +977,8 @@ int main(void)
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_open_permission),
 	    cmocka_unit_test(test_uring_restricted),
+	    cmocka_unit_test(test_direct_unsupported),
+	    cmocka_unit_test(test_fallback_to_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmpdir, remove_tmpdir);
