@@ -17,6 +17,7 @@ static const uint32_t vm_virtio_gsis[] = {LAYOUT_GSIS_VIRTIO_MMIO};
 
 _Static_assert(ARRAY_SIZE(vm_virtio_gsis) == LAYOUT_VIRTIO_MMIO_SLOTS,
 	       "one GSI per virtio-mmio slot");
+_Static_assert(LAYOUT_VIRTIO_MMIO_SLOTS <= 100, "two-digit DSDT device names");
 
 static void vm_virtio_irq_set(void *opaque, uint32_t gsi, int level)
 {
@@ -185,10 +186,10 @@ int vm_virtio_acpi_dsdt(struct vm_virtio *vv, struct aml *aml)
 {
 	for (unsigned i = 0; i < vv->nr_mmio; i++) {
 		const struct virtio_mmio *m = vv->mmio[i];
-		char name[5];
+		/* i < LAYOUT_VIRTIO_MMIO_SLOTS <= 100: two digits. */
+		char name[5] = {'V', 'R', (char)('0' + i / 10 % 10), (char)('0' + i % 10), '\0'};
 		size_t dev, crs;
 
-		snprintf(name, sizeof(name), "VR%02u", i);
 		dev = aml_device_begin(aml, name);
 		aml_name_str(aml, "_HID", "LNRO0005");
 		aml_name_integer(aml, "_UID", i);
