@@ -761,6 +761,7 @@ static void test_msix_bring_up(void **state)
 	for (unsigned v = 0; v < NVEC; v++)
 		assert_int_equal(fired(f, v), 0);
 	assert_false(f->intx.raises);
+	assert_int_equal(bar_read(f, f->off[VIRTIO_PCI_CAP_ISR_CFG], 1), 0);
 	assert_int_equal(f->dev.errors, 0);
 }
 
@@ -980,9 +981,10 @@ static void test_pci_cfg_window(void **state)
 	cfg_write(f, data, 1, 0);
 	cfg_write(f, c + VIRTIO_PCI_CAP_LENGTH, 4, 8);
 	cfg_write(f, data, 4, 0);
-	cfg_write(f, c + VIRTIO_PCI_CAP_LENGTH, 4, 2); /* unaligned offset */
-	cfg_write(f, c + VIRTIO_PCI_CAP_OFFSET, 4, VIRTIO_PCI_COMMON_NUMQ + 1);
-	cfg_write(f, data, 2, 0);
+	cfg_write(f, c + VIRTIO_PCI_CAP_LENGTH, 4, 4); /* unaligned offset */
+	cfg_write(f, c + VIRTIO_PCI_CAP_OFFSET, 4, f->off[VIRTIO_PCI_CAP_DEVICE_CFG] + 2);
+	cfg_write(f, data, 4, 0xffffffff);
+	assert_memory_equal(f->d.written, "\0\0\0\0\0\0\0\0", 8);
 	cfg_write(f, c + VIRTIO_PCI_CAP_LENGTH, 4, 4); /* beyond the BAR */
 	cfg_write(f, c + VIRTIO_PCI_CAP_OFFSET, 4, VIRTIO_PCI_BAR_SIZE);
 	cfg_write(f, data, 4, 0);
@@ -1105,7 +1107,8 @@ static void test_hostile_accesses(void **state)
 	bar_write(f, 0x6000, 4, 1);
 	bar_write(f, isr, 1, 1);
 	bar_write(f, dcfg + 7, 2, 0xffff);
-	bar_write(f, notify + NQUEUES * 4, 2, 0);    /* no such queue */
+	bar_write(f, notify + NQUEUES * 4, 2, 0); /* no such queue */
+	assert_int_equal(f->vp.exit_kicks, 0);
 	bar_write(f, VIRTIO_PCI_MSIX_PBA, 8, ~0ULL); /* read-only (the msix module's) */
 	assert_int_equal(bar_read(f, VIRTIO_PCI_MSIX_PBA, 8), 0);
 	assert_memory_equal(f->d.written, "\0\0\0\0\0\0\0\0", 8);
