@@ -74,6 +74,33 @@ static enum wz_method wz_current(struct block_dev *dev, struct block_req *req)
 	return order[req->priv.stage];
 }
 
+/*
+ * Copy len bytes between buf and the iovecs, starting off bytes into the
+ * iovecs: into them when to_iov, else out of them.
+ */
+static void iov_copy_at(const struct iovec *iov, unsigned int cnt, uint64_t off, void *buf,
+			size_t len, bool to_iov)
+{
+	uint8_t *b = buf;
+
+	for (unsigned int i = 0; i < cnt && len; i++) {
+		size_t n;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		n = MIN(iov[i].iov_len - off, len);
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + off, b, n);
+		else
+			memcpy(b, (const uint8_t *)iov[i].iov_base + off, n);
+		b += n;
+		len -= n;
+		off = 0;
+	}
+}
+
 void block_prim_next(struct block_dev *dev, struct block_req *req, struct block_prim *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -82,6 +109,17 @@ void block_prim_next(struct block_dev *dev, struct block_req *req, struct block_
 	case BLOCK_OP_READ:
 	case BLOCK_OP_WRITE:
 		p->kind = req->op == BLOCK_OP_READ ? BLOCK_PRIM_READV : BLOCK_PRIM_WRITEV;
+		if (req->priv.bounce) {
+			/* The next window of the transfer, through the aligned buffer. */
+			req->priv.one.iov_base = req->priv.bounce;
+			req->priv.one.iov_len = MIN(req->len - req->priv.done, BLOCK_BOUNCE_MAX);
+			if (req->op == BLOCK_OP_WRITE)
+				iov_copy_at(req->iov, req->iovcnt, req->priv.done, req->priv.bounce,
+					    req->priv.one.iov_len, false);
+			p->iov = &req->priv.one;
+			p->iovcnt = 1;
+			break;
+		}
 		p->iov = req->priv.cur_iov;
 		p->iovcnt = req->priv.cur_cnt;
 		break;
@@ -165,10 +203,13 @@ static bool transfer_done(struct block_req *req, int64_t res, uint64_t total, in
 		return finish_with(req, (int)res);
 	if (res == 0)
 		return finish_with(req, -EIO); /* the image shrank under us */
+	if (req->priv.bounce && req->op == BLOCK_OP_READ)
+		iov_copy_at(req->iov, req->iovcnt, req->priv.done, req->priv.bounce, (size_t)res,
+			    true);
 	req->priv.done += (uint64_t)res;
 	if (req->priv.done >= total)
 		return finish_with(req, ok_result);
-	if (req->op == BLOCK_OP_WRITE_ZEROES)
+	if (req->op == BLOCK_OP_WRITE_ZEROES || req->priv.bounce)
 		return false; /* block_prim_next() points at the rest */
 	err = iov_advance(req, (uint64_t)res);
 	if (err)
@@ -246,32 +287,11 @@ void block_signal(struct block_dev *dev)
 		log_error("block %s: completion eventfd: %s", dev->path, strerror(errno));
 }
 
-static void copy_to_iov(const struct iovec *iov, unsigned int cnt, const uint8_t *src, uint64_t len)
-{
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t n = MIN(iov[i].iov_len, len);
-
-		memcpy(iov[i].iov_base, src, n);
-		src += n;
-		len -= n;
-	}
-}
-
-static void copy_from_iov(uint8_t *dst, const struct iovec *iov, unsigned int cnt)
-{
-	for (unsigned int i = 0; i < cnt; i++) {
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
-	}
-}
-
 void block_finish(struct block_dev *dev, struct block_req *req)
 {
 	struct block_stats *st = &dev->stats;
 	int result = req->priv.result;
 
-	if (req->priv.bounce && req->op == BLOCK_OP_READ && result >= 0)
-		copy_to_iov(req->iov, req->iovcnt, req->priv.bounce, req->len);
 	free(req->priv.bounce);
 	req->priv.bounce = NULL;
 	free(req->priv.iov_copy);
@@ -445,17 +465,13 @@ int block_submit(struct block_dev *dev, struct block_req *req)
 	}
 	if (dev->direct && (req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE) &&
 	    !iov_aligned(req->iov, req->iovcnt, dev->mem_align)) {
+		/* A window of at most BLOCK_BOUNCE_MAX, whatever the request's size. */
 		if (posix_memalign(&req->priv.bounce, MAX(dev->mem_align, sizeof(void *)),
-				   req->len)) {
+				   MIN(req->len, BLOCK_BOUNCE_MAX))) {
+			req->priv.bounce = NULL;
 			dev->inflight--;
 			return -ENOMEM;
 		}
-		if (req->op == BLOCK_OP_WRITE)
-			copy_from_iov(req->priv.bounce, req->iov, req->iovcnt);
-		req->priv.one.iov_base = req->priv.bounce;
-		req->priv.one.iov_len = req->len;
-		req->priv.cur_iov = &req->priv.one;
-		req->priv.cur_cnt = 1;
 		dev->stats.bounced++;
 	}
 	dev->ops->submit(dev, req);

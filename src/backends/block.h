@@ -143,7 +143,8 @@ const struct block_info *block_get_info(const struct block_dev *dev);
  *           flags, or (cache=none) offset or len of READ/WRITE/WRITE_ZEROES
  *           not a multiple of logical_block_size;
  *   -ENOMEM no memory for a bounce buffer.
- * Buffers not aligned for O_DIRECT are bounced, not refused. DISCARD on a
+ * Buffers not aligned for O_DIRECT are bounced (through at most 1 MiB of
+ * aligned memory per request, however long), not refused. DISCARD on a
  * file system that cannot punch holes succeeds doing nothing (a discard is
  * a hint). WRITE_ZEROES uses fallocate(ZERO_RANGE), then PUNCH_HOLE, then
  * writes zeroes, whichever works first (PUNCH_HOLE first with

@@ -75,6 +75,8 @@ struct block_dev {
 };
 
 #define BLOCK_ZERO_BUF (1024 * 1024)
+/* Bounced O_DIRECT transfers move through a buffer of at most this size. */
+#define BLOCK_BOUNCE_MAX (1024 * 1024)
 
 /* block_prim_next - the next primitive of an unfinished request. */
 void block_prim_next(struct block_dev *dev, struct block_req *req, struct block_prim *p);

@@ -502,6 +502,69 @@ static void test_out_of_range(void **state)
 	block_close(dev);
 }
 
+/* Short transfers continue where they stopped (primitives driven by hand). */
+static void test_short_transfer(void **state)
+{
+	char *path = make_image("short.img", 64 * KiB);
+	struct block_dev *dev = open_img(path, false, BLOCK_CACHE_WRITEBACK, BLOCK_ENGINE_THREADS);
+	static uint8_t a[100], b[200], c[300];
+	struct iovec iov[3] = {{a, 100}, {b, 200}, {c, 300}};
+	struct block_prim p;
+	struct waiter w;
+
+	(void)state;
+	prep(&w, BLOCK_OP_READ, 4096, 600, iov, 3);
+	memset(&w.req.priv, 0, sizeof(w.req.priv));
+	w.req.priv.cur_iov = iov;
+	w.req.priv.cur_cnt = 3;
+
+	block_prim_next(dev, &w.req, &p);
+	assert_int_equal(p.kind, BLOCK_PRIM_READV);
+	assert_int_equal(p.offset, 4096);
+	assert_ptr_equal(p.iov, iov);
+	assert_int_equal(p.iovcnt, 3);
+
+	assert_false(block_prim_done(dev, &w.req, 150));
+	block_prim_next(dev, &w.req, &p);
+	assert_int_equal(p.offset, 4096 + 150);
+	assert_int_equal(p.iovcnt, 2);
+	assert_ptr_equal(p.iov[0].iov_base, b + 50);
+	assert_int_equal(p.iov[0].iov_len, 150);
+	assert_ptr_equal(p.iov[1].iov_base, c);
+	assert_int_equal(p.iov[1].iov_len, 300);
+	/* The caller's array is left alone. */
+	assert_ptr_equal(iov[1].iov_base, b);
+	assert_int_equal(iov[1].iov_len, 200);
+
+	/* Interrupted: the same primitive again. */
+	assert_false(block_prim_done(dev, &w.req, -EINTR));
+	block_prim_next(dev, &w.req, &p);
+	assert_int_equal(p.offset, 4096 + 150);
+	assert_int_equal(p.iovcnt, 2);
+
+	assert_false(block_prim_done(dev, &w.req, 160));
+	block_prim_next(dev, &w.req, &p);
+	assert_int_equal(p.offset, 4096 + 310);
+	assert_int_equal(p.iovcnt, 1);
+	assert_ptr_equal(p.iov[0].iov_base, c + 10);
+	assert_int_equal(p.iov[0].iov_len, 290);
+
+	assert_true(block_prim_done(dev, &w.req, 290));
+	assert_int_equal(w.req.priv.result, 600);
+	free(w.req.priv.iov_copy);
+
+	/* An error ends it with that error. */
+	prep(&w, BLOCK_OP_WRITE, 0, 600, iov, 3);
+	memset(&w.req.priv, 0, sizeof(w.req.priv));
+	w.req.priv.cur_iov = iov;
+	w.req.priv.cur_cnt = 3;
+	assert_false(block_prim_done(dev, &w.req, 100));
+	assert_true(block_prim_done(dev, &w.req, -ENOSPC));
+	assert_int_equal(w.req.priv.result, -ENOSPC);
+	free(w.req.priv.iov_copy);
+	block_close(dev);
+}
+
 /* An image that shrinks under us gives -EIO, not a hang or stale data. */
 static void test_shrunk_image(void **state)
 {
@@ -681,7 +744,7 @@ static void test_open_permission(void **state)
 static void test_direct(void **state)
 {
 	enum block_engine engine = *(enum block_engine *)*state;
-	char *path = make_image("direct.img", 1 * MiB);
+	char *path = make_image("direct.img", 8 * MiB);
 	struct block_config cfg = {.path = path, .cache = BLOCK_CACHE_NONE, .engine = engine};
 	char err[512];
 	struct block_dev *dev = block_open(&cfg, err, sizeof(err));
@@ -724,6 +787,34 @@ static void test_direct(void **state)
 	assert_memory_equal(raw, aligned, 4096);
 	block_get_stats(dev, &st);
 	assert_int_equal(st.bounced, 2);
+
+	/* A bounced transfer longer than the bounce window, over odd iovecs. */
+	{
+		size_t big = 3 * MiB + 8192;
+		uint8_t *src = malloc(big + 1), *dst = malloc(big + 3), *file = malloc(big);
+		struct iovec wv[3], rv[2];
+
+		assert_non_null(src);
+		assert_non_null(dst);
+		assert_non_null(file);
+		for (size_t i = 0; i < big; i++)
+			src[i + 1] = (uint8_t)(i * 13 + (i >> 12));
+		wv[0] = (struct iovec){src + 1, 1000};
+		wv[1] = (struct iovec){src + 1001, 2 * MiB};
+		wv[2] = (struct iovec){src + 1001 + 2 * MiB, big - 1000 - 2 * MiB};
+		assert_int_equal(do_req(dev, BLOCK_OP_WRITE, 2 * MiB, big, wv, 3, 0), (int)big);
+		file_read(path, 2 * MiB, file, big);
+		assert_memory_equal(file, src + 1, big);
+		rv[0] = (struct iovec){dst + 3, MiB + 77};
+		rv[1] = (struct iovec){dst + 3 + MiB + 77, big - MiB - 77};
+		assert_int_equal(do_req(dev, BLOCK_OP_READ, 2 * MiB, big, rv, 2, 0), (int)big);
+		assert_memory_equal(dst + 3, src + 1, big);
+		free(src);
+		free(dst);
+		free(file);
+		block_get_stats(dev, &st);
+		assert_int_equal(st.bounced, 4);
+	}
 
 	/* Offsets and lengths must be block aligned. */
 	iov = (struct iovec){aligned, lbs};
@@ -977,6 +1068,7 @@ int main(void)
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_open_permission),
 	    cmocka_unit_test(test_uring_restricted),
+	    cmocka_unit_test(test_short_transfer),
 	    cmocka_unit_test(test_direct_unsupported),
 	    cmocka_unit_test(test_fallback_to_threads),
 	};
