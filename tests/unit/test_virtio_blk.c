@@ -167,10 +167,14 @@ static struct fx *fx_new_image(uint64_t size)
 	return f;
 }
 
+/* The back end's engine for the next fixture (AUTO: io_uring here). */
+static enum block_engine engine = BLOCK_ENGINE_AUTO;
+
 static void fx_open_blk(struct fx *f, const struct virtio_blk_params *extra, bool readonly,
 			enum block_cache cache)
 {
-	struct block_config cfg = {.path = f->path, .readonly = readonly, .cache = cache};
+	struct block_config cfg = {
+	    .path = f->path, .readonly = readonly, .cache = cache, .engine = engine};
 	struct virtio_blk_params p;
 	char err[256] = "";
 
@@ -1293,6 +1297,78 @@ static void test_event_idx_suppresses_interrupts(void **state)
 	fx_free(f);
 }
 
+/* The same through the thread-pool engine: round trip, and a reset that waits for a worker. */
+static void test_threads_engine(void **state)
+{
+	struct fx *f;
+	uint8_t src[4096], got[4096];
+	struct seg w = {DATA, 4096, false}, s[3];
+	uint64_t st;
+
+	(void)state;
+	engine = BLOCK_ENGINE_THREADS;
+	f = fx_new();
+	engine = BLOCK_ENGINE_AUTO;
+	assert_int_equal(f->blk.info.engine, BLOCK_ENGINE_THREADS);
+	fx_start_all(f);
+	fill(src, sizeof(src), 60);
+	gw(f, DATA, src, sizeof(src));
+	assert_int_equal(do_req(f, 0, VIRTIO_BLK_T_OUT, 40, &w, 1).status, VIRTIO_BLK_S_OK);
+	file_read(f, 40 * 512, got, sizeof(got));
+	assert_memory_equal(got, src, sizeof(src));
+
+	st = put_status(f);
+	s[0] = (struct seg){put_hdr(f, VIRTIO_BLK_T_IN, 40), 16, false};
+	s[1] = (struct seg){DATA + 0x60000, 4096, true};
+	s[2] = (struct seg){st, 1, true};
+	ring_add(f, 0, s, 3);
+	fx_kick(f, 0);
+	virtio_device_lock(&f->blk.vdev);
+	virtio_set_status(&f->blk.vdev, 0);
+	virtio_device_unlock(&f->blk.vdev);
+	assert_int_equal(blk_inflight_for_test(&f->blk), 0);
+	assert_int_equal(g8(f, st), 0xee);
+	gr(f, DATA + 0x60000, got, sizeof(got));
+	assert_memory_equal(got, src, sizeof(src));
+	fx_free(f);
+}
+
+/* The host's disk fails a request (the image shrank under the VM): IOERR, counted. */
+static void test_backend_error_is_ioerr(void **state)
+{
+	struct fx *f = fx_new();
+	struct seg d = {DATA, 512, true};
+
+	(void)state;
+	fx_start_all(f);
+	assert_int_equal(ftruncate(f->fd, 0), 0);
+	assert_int_equal(do_req(f, 0, VIRTIO_BLK_T_IN, 4, &d, 1).status, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(f->blk.stats.io_errors, 1);
+	assert_int_equal(f->blk.stats.reads, 0);
+	assert_false(fx_broken(f));
+	fx_free(f);
+}
+
+/* A long run of requests is taken in batches; the rest continues from the event loop. */
+static void test_batch_continues_from_loop(void **state)
+{
+	struct fx *f = fx_new();
+	uint64_t st = put_status(f);
+	struct seg s[2] = {{put_hdr(f, 0x77, 0), 16, false}, {st, 1, true}};
+
+	(void)state;
+	fx_start_all(f);
+	for (unsigned i = 0; i < 100; i++)
+		ring_add(f, 0, s, 2);
+	fx_kick(f, 0);
+	assert_int_equal(used_idx(f, 0), VIRTIO_BLK_BATCH);
+	assert_true(f->blk.queues[0].pending);
+	run_until_used(f, 0, 100);
+	assert_int_equal(f->blk.stats.unsupported, 100);
+	assert_int_equal(g8(f, st), VIRTIO_BLK_S_UNSUPP);
+	fx_free(f);
+}
+
 /* The device opens the image itself from a block_config, and says why it cannot. */
 static void test_open_from_config(void **state)
 {
@@ -1390,6 +1466,9 @@ int main(void)
 	    cmocka_unit_test(test_rate_limit_throttles_and_resumes),
 	    cmocka_unit_test(test_rate_limit_bytes_and_reset),
 	    cmocka_unit_test(test_event_idx_suppresses_interrupts),
+	    cmocka_unit_test(test_threads_engine),
+	    cmocka_unit_test(test_backend_error_is_ioerr),
+	    cmocka_unit_test(test_batch_continues_from_loop),
 	    cmocka_unit_test(test_open_from_config),
 	    cmocka_unit_test(test_direct_block_size),
 	};

@@ -24,11 +24,10 @@
  *    sector * 512 + length beyond the capacity (computed without
  *    overflow), more than VIRTIO_BLK_SEG_MAX data segments or more than
  *    BLOCK_MAX_LEN bytes, a discard/write-zeroes payload that is not one
- *    16-byte segment, more sectors than the advertised maxima, or a write
- *    to a read-only disk: status IOERR; an unknown type, a DISCARD or
- *    WRITE_ZEROES that was not negotiated, or unknown segment flags (or
- *    the unmap flag on a discard): status UNSUPP.
- * The used length of every chain is its whole writable length (data and
+ *    16-byte segment, more sectors than the advertised maxima, or a
+ *    write, discard or write-zeroes on a read-only disk: status IOERR; an unknown type, a DISCARD
+ * or WRITE_ZEROES that was not negotiated, or unknown segment flags (or the unmap flag on a
+ * discard): status UNSUPP. The used length of every chain is its whole writable length (data and
  * status), as QEMU reports it; hearth's writes into the chain (the data
  * of reads, GET_ID, the status byte) are marked in the VMM-side dirty
  * bitmap.
@@ -97,7 +96,7 @@
 /* Bytes of the ID string GET_ID returns. */
 #define VIRTIO_BLK_ID_BYTES 20
 /* Chains taken from one queue before the event loop gets a turn. */
-#define VIRTIO_BLK_BATCH 256
+#define VIRTIO_BLK_BATCH 64
 /* Bytes of config space (through write_zeroes_may_unmap and its padding). */
 #define VIRTIO_BLK_CONFIG_SIZE 60
 
@@ -199,9 +198,9 @@ unsigned virtio_blk_default_queues(unsigned ncpus);
  * eventfd registered on loop (NULL only in tests that drive completions
  * with virtio_blk_process_completions() and never get throttled). The
  * disk is p->bdev, or p->config opened here. Returns 0, or -errno with
- * one line in err: -EINVAL (bad queue count, neither bdev nor config, an
- * image smaller than one block), -ENOMEM, or the back end's open error
- * (the message is block_open()'s). The transport then takes &b->vdev.
+ * one line in err: -EINVAL (bad queue count, neither bdev nor config),
+ * -ENOMEM, or -EIO when block_open() fails (the message is its own). The transport then takes
+ * &b->vdev.
  */
 int virtio_blk_init(struct virtio_blk *b, const struct virtio_blk_params *p,
 		    struct guest_memory *mem, struct event_loop *loop, char *err, size_t errlen);
