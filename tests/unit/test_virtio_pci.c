@@ -582,6 +582,7 @@ static void test_identity(void **state)
 	assert_true(cfg_read(f, PCI_SUBSYSTEM_ID, 2) >= 0x40);
 	assert_int_equal(cfg_read(f, PCI_HEADER_TYPE, 1), PCI_HEADER_TYPE_NORMAL);
 	assert_int_equal(cfg_read(f, PCI_INTERRUPT_PIN, 1), 1);
+	assert_ptr_equal(virtio_pci_of(&f->dev), &f->vp);
 	/* No I/O BAR, nothing legacy: BAR 0-3 are empty. */
 	for (unsigned b = 0; b < 4; b++) {
 		cfg_write(f, PCI_BASE_ADDRESS_0 + 4 * b, 4, 0xffffffff);
@@ -1227,6 +1228,7 @@ static void test_init_errors(void **state)
 	assert_int_equal(r, -ENOSPC);
 	assert_int_equal(n, PCI_MAX_SLOTS - 2);
 	assert_null(dev.transport);
+	assert_null(virtio_pci_of(&dev));
 	for (int i = 0; i < n; i++)
 		virtio_pci_destroy(&many[i]);
 	virtio_device_destroy(&dev);

@@ -632,6 +632,11 @@ static const struct pci_device_ops vp_pci_ops = {
     .bar_map = vp_bar_map,
 };
 
+struct virtio_pci *virtio_pci_of(struct virtio_device *dev)
+{
+	return dev->notify_queue == vp_notify_queue ? dev->transport : NULL;
+}
+
 /* ---- set-up ------------------------------------------------------------------------- */
 
 uint32_t virtio_pci_class(uint32_t device_id)

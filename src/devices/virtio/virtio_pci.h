@@ -204,6 +204,12 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct pci
 void virtio_pci_destroy(struct virtio_pci *vp);
 
 /*
+ * virtio_pci_of - dev's virtio-pci transport, or NULL when dev has none
+ * (or is on another transport).
+ */
+struct virtio_pci *virtio_pci_of(struct virtio_device *dev);
+
+/*
  * virtio_pci_class - the PCI class code hearth gives a virtio device id
  * (network controller for net, storage for block and fs, and so on).
  */
