@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -523,6 +524,61 @@ static void test_ioeventfd_failure_falls_back(void **state)
 	event_loop_destroy(&loop);
 }
 
+/* Save a running device and its transport, load them into fresh ones. */
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_state *vs = calloc(1, sizeof(*vs));
+	struct virtio_mmio_state ms;
+	struct virtio_device dev2;
+	struct virtio_mmio mmio2;
+	struct irq_rec irq2 = {0};
+
+	assert_non_null(vs);
+	linux_probe(f, ~0ULL);
+	fr_desc(&f->ring[0], 0, 0x10000, 16, VRING_DESC_F_WRITE, 0);
+	fr_publish(&f->ring[0], 0);
+	writel(f, VIRTIO_MMIO_REG_QUEUE_NOTIFY, 0);
+	writel(f, VIRTIO_MMIO_REG_QUEUE_SEL, 1);
+	virtio_device_lock(&f->dev);
+	virtio_device_save(&f->dev, vs);
+	virtio_mmio_save(&f->mmio, &ms);
+	virtio_device_unlock(&f->dev);
+
+	assert_int_equal(virtio_device_init(&dev2, &dummy_ops, &f->d, &f->gm, NULL), 0);
+	virtio_mmio_init(&mmio2, &dev2, BASE,
+			 (struct irq_line){.set = irq_rec_set, .opaque = &irq2, .gsi = GSI});
+	assert_int_equal(virtio_device_load(&dev2, vs), 0);
+	virtio_mmio_load(&mmio2, &ms);
+	assert_int_equal(irq2.level, 1); /* the pending interrupt is still asserted */
+	assert_int_equal(dev2.status, f->dev.status);
+	assert_int_equal(dev2.features, f->dev.features);
+	assert_true(dev2.active);
+	assert_int_equal(dev2.vqs[0].used_idx, 1);
+	assert_true(dev2.vqs[0].event_idx);
+	assert_int_equal(mmio2.queue_sel, 1);
+	/* The restored device carries on with the same rings. */
+	fr_publish(&f->ring[0], 0);
+	virtio_mmio_bus_ops.write(&mmio2, VIRTIO_MMIO_REG_QUEUE_NOTIFY, (const uint8_t *)"\0\0\0\0",
+				  4);
+	assert_int_equal(fr_used_idx(&f->ring[0]), 2);
+
+	/* Mismatches are refused and leave the queues reset. */
+	vs->device_id = 99;
+	assert_int_equal(virtio_device_load(&dev2, vs), -EINVAL);
+	vs->device_id = VIRTIO_ID_RNG;
+	vs->features |= VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+	assert_int_equal(virtio_device_load(&dev2, vs), -EINVAL);
+	vs->features &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+	vs->queues[1].size = 3;
+	assert_int_equal(virtio_device_load(&dev2, vs), -EINVAL);
+	assert_false(dev2.vqs[0].ready);
+
+	virtio_device_reset(&dev2);
+	virtio_device_destroy(&dev2);
+	free(vs);
+}
+
 static void test_cmdline(void **state)
 {
 	struct fixture *f = *state;
@@ -545,6 +601,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ioeventfd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ioeventfd_failure_falls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cmdline, setup, teardown),
 	};
 

@@ -292,3 +292,48 @@ void virtio_config_changed(struct virtio_device *dev)
 	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && dev->notify_config)
 		dev->notify_config(dev);
 }
+
+void virtio_device_save(const struct virtio_device *dev, struct virtio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->device_id = dev->ops->device_id;
+	s->num_queues = dev->num_queues;
+	s->host_features = dev->host_features;
+	s->driver_features = dev->driver_features;
+	s->features = dev->features;
+	s->config_generation = dev->config_generation;
+	s->status = dev->status;
+	s->active = dev->active;
+	s->broken = dev->broken;
+	for (unsigned i = 0; i < dev->num_queues; i++)
+		vq_save(&dev->vqs[i], &s->queues[i]);
+}
+
+int virtio_device_load(struct virtio_device *dev, const struct virtio_state *s)
+{
+	if (s->device_id != dev->ops->device_id || s->num_queues != dev->num_queues) {
+		log_error("%s: saved state is of device %u with %u queues", dev->ops->name,
+			  s->device_id, s->num_queues);
+		return -EINVAL;
+	}
+	if ((s->features | s->driver_features) & ~dev->host_features) {
+		log_error("%s: saved features %#llx are not offered by this build", dev->ops->name,
+			  (unsigned long long)(s->features | s->driver_features));
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < dev->num_queues; i++) {
+		if (vq_load(&dev->vqs[i], &s->queues[i])) {
+			log_error("%s: saved queue %u: %s", dev->ops->name, i, dev->vqs[i].err);
+			for (unsigned j = 0; j < dev->num_queues; j++)
+				vq_reset(&dev->vqs[j]);
+			return -EINVAL;
+		}
+	}
+	dev->driver_features = s->driver_features;
+	dev->features = s->features;
+	dev->config_generation = s->config_generation;
+	dev->status = s->status;
+	dev->active = s->active;
+	dev->broken = s->broken;
+	return 0;
+}

@@ -270,4 +270,38 @@ void virtio_notify(struct virtio_device *dev, unsigned q);
  */
 void virtio_config_changed(struct virtio_device *dev);
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+/*
+ * The transport-independent state of a device (snapshots, migration). The
+ * device model saves its own state (config space contents, back-end
+ * position) next to it, the transport its registers.
+ */
+struct virtio_state {
+	uint32_t device_id;  /* checked on load */
+	uint32_t num_queues; /* checked on load */
+	uint64_t host_features;
+	uint64_t driver_features;
+	uint64_t features;
+	uint32_t config_generation;
+	uint8_t status;
+	uint8_t active;
+	uint8_t broken;
+	uint8_t reserved;
+	struct vq_state queues[VIRTIO_MAX_QUEUES];
+};
+
+/* virtio_device_save - record dev's state in s (lock held, device quiesced). */
+void virtio_device_save(const struct virtio_device *dev, struct virtio_state *s);
+
+/*
+ * virtio_device_load - restore dev (initialized with the same ops, over the
+ * target guest memory, reset) from s: the device id and queue count must
+ * match, the features must be ones this build offers, every queue must
+ * validate (vq_load()). Does not call ops->activate: the device model
+ * restores its own state and restarts itself when s->active. Returns 0, or
+ * -EINVAL leaving dev reset.
+ */
+int virtio_device_load(struct virtio_device *dev, const struct virtio_state *s);
+
 #endif

@@ -374,6 +374,25 @@ void virtio_mmio_destroy(struct virtio_mmio *m)
 	mmio_teardown_kicks(m);
 }
 
+void virtio_mmio_save(const struct virtio_mmio *m, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->device_features_sel = m->device_features_sel;
+	s->driver_features_sel = m->driver_features_sel;
+	s->queue_sel = m->queue_sel;
+	s->interrupt_status = m->interrupt_status;
+}
+
+void virtio_mmio_load(struct virtio_mmio *m, const struct virtio_mmio_state *s)
+{
+	m->device_features_sel = s->device_features_sel;
+	m->driver_features_sel = s->driver_features_sel;
+	m->queue_sel = s->queue_sel;
+	m->interrupt_status =
+	    s->interrupt_status & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	mmio_set_level(m, m->interrupt_status ? 1 : 0);
+}
+
 int virtio_mmio_cmdline(const struct virtio_mmio *m, char *buf, size_t len)
 {
 	return snprintf(buf, len, "virtio_mmio.device=4K@%#" PRIx64 ":%" PRIu32, m->base,

@@ -137,6 +137,23 @@ int virtio_mmio_setup_ioeventfds(struct virtio_mmio *m, struct event_loop *loop,
  */
 void virtio_mmio_destroy(struct virtio_mmio *m);
 
+/* The transport's registers, saved next to the device's virtio_state. */
+struct virtio_mmio_state {
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	uint32_t interrupt_status;
+};
+
+/* virtio_mmio_save - record m's registers in s (device lock held). */
+void virtio_mmio_save(const struct virtio_mmio *m, struct virtio_mmio_state *s);
+
+/*
+ * virtio_mmio_load - restore m's registers from s and drive the interrupt
+ * line to match InterruptStatus. Unknown interrupt bits are dropped.
+ */
+void virtio_mmio_load(struct virtio_mmio *m, const struct virtio_mmio_state *s);
+
 /*
  * virtio_mmio_cmdline - write the kernel command-line fragment that tells
  * Linux about the device, "virtio_mmio.device=4K@0xBASE:GSI", into buf.
