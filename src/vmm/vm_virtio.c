@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "vmm/vm.h"
+#include "vmm/vm_virtio_pci.h"
 
 static const uint32_t vm_virtio_gsis[] = {LAYOUT_GSIS_VIRTIO_MMIO};
 
@@ -91,14 +92,24 @@ int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device
 int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
 		     size_t errlen)
 {
+	int r;
+
 	switch (vm->cfg.transport) {
 	case TRANSPORT_MMIO:
 		return vm_add_virtio_mmio(vv, vm, dev, err, errlen);
 	case TRANSPORT_PCI:
 		break;
 	}
-	snprintf(err, errlen, "%s: the virtio-pci transport is not available", dev->ops->name);
-	return -ENOTSUP;
+	if (vv->nr_pci >= VM_VIRTIO_PCI_MAX) {
+		snprintf(err, errlen, "too many virtio-pci devices (at most %d)",
+			 VM_VIRTIO_PCI_MAX);
+		return -ENOSPC;
+	}
+	r = vm_add_virtio_pci(vm, &vm->pci, dev, err, errlen);
+	if (r < 0)
+		return r;
+	vv->pci[vv->nr_pci++] = dev;
+	return 0;
 }
 
 int vm_virtio_add_rng(struct vm_virtio *vv, struct vm *vm, char *err, size_t errlen)
@@ -225,6 +236,9 @@ void vm_virtio_acpi_options(struct vm_virtio *vv, struct acpi_options *o)
 
 void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm)
 {
+	for (unsigned i = 0; i < vv->nr_pci; i++)
+		vm_remove_virtio_pci(vv->pci[i]);
+	vv->nr_pci = 0;
 	for (unsigned i = 0; i < vv->nr_mmio; i++) {
 		struct virtio_mmio *m = vv->mmio[i];
 

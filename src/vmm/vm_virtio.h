@@ -41,6 +41,9 @@
 
 struct vm;
 
+/* Most devices vm_virtio_attach() puts on virtio-pci (PCI has 31 slots). */
+#define VM_VIRTIO_PCI_MAX 31
+
 /* Longest fragment "virtio_mmio.device=4K@0xf0006000:15" plus a space. */
 #define VM_VIRTIO_FRAGMENT_MAX 48
 
@@ -48,6 +51,8 @@ struct vm_virtio {
 	unsigned nr_mmio;
 	struct virtio_mmio *mmio[LAYOUT_VIRTIO_MMIO_SLOTS];
 	bool mmio_on_bus[LAYOUT_VIRTIO_MMIO_SLOTS];
+	unsigned nr_pci;
+	struct virtio_device *pci[VM_VIRTIO_PCI_MAX]; /* on virtio-pci via attach */
 	struct virtio_rng *rng;
 	struct virtio_console *console;
 	char fragments[LAYOUT_VIRTIO_MMIO_SLOTS * VM_VIRTIO_FRAGMENT_MAX];
@@ -70,8 +75,11 @@ int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device
 
 /*
  * vm_virtio_attach - put dev on the VM's configured transport
- * (vm->cfg.transport): TRANSPORT_MMIO through vm_add_virtio_mmio();
- * TRANSPORT_PCI is not handled here yet (-ENOTSUP with a message).
+ * (vm->cfg.transport): TRANSPORT_MMIO through vm_add_virtio_mmio(),
+ * TRANSPORT_PCI through vm_add_virtio_pci() on vm->pci (which must be set
+ * up; the caller assigns the BARs with pci_host_assign_resources() once
+ * every device is added). vm_virtio_destroy() takes a PCI device off its
+ * host again. Returns 0 or -errno with one line in err.
  */
 int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
 		     size_t errlen);
@@ -118,8 +126,8 @@ int vm_virtio_acpi_dsdt(struct vm_virtio *vv, struct aml *aml);
 
 /*
  * vm_virtio_destroy - unbind the ioeventfds, take the transports off the
- * bus, destroy the devices hearth created (rng, console) and free
- * everything. Safe on a zeroed or half set-up struct.
+ * bus (virtio-mmio) or the PCI host (virtio-pci), destroy the devices hearth created (rng, console)
+ * and free everything. Safe on a zeroed or half set-up struct.
  */
 void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm);
 

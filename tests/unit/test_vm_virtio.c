@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -18,6 +21,7 @@
 #include "iasl_util.h"
 #include "virtio_fake_driver.h"
 #include "vmm/vm.h"
+#include "vmm/vm_pci.h"
 #include "vmm/vm_virtio.h"
 
 struct fixture {
@@ -143,16 +147,6 @@ static void test_slots_run_out(void **state)
 		virtio_device_destroy(&devs[i]);
 }
 
-static void test_pci_transport_not_here(void **state)
-{
-	struct fixture *f = *state;
-	char err[128];
-
-	f->vm->cfg.transport = TRANSPORT_PCI;
-	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), -ENOTSUP);
-	assert_non_null(strstr(err, "virtio-pci"));
-}
-
 /* The whole path: a driver on the bus, an rng request, bytes in RAM. */
 static void test_rng_over_the_bus(void **state)
 {
@@ -269,14 +263,115 @@ static void test_acpi_dsdt(void **state)
 	iasl_rm_tree(dir);
 }
 
+/* ---- over a real KVM VM (skipped without /dev/kvm) ------------------------ */
+
+static int kvm_setup(void **state)
+{
+	static struct fixture f;
+	struct gm_range ranges[] = {{0, 0x100000}};
+	char err[256];
+	struct vm *vm;
+
+	memset(&f, 0, sizeof(f));
+	f.vm = vm = calloc(1, sizeof(*vm));
+	assert_non_null(vm);
+	vm->kvm.fd = vm->kvm.vm_fd = -1;
+	if (kvm_open(&vm->kvm, err, sizeof(err)) || kvm_create_vm(&vm->kvm) ||
+	    ioctl(vm->kvm.vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		kvm_close(&vm->kvm);
+		free(vm);
+		print_message("skipped: no usable /dev/kvm (%s)\n", err);
+		skip();
+	}
+	assert_int_equal(layout_compute(&vm->layout, 256ULL << 20, 1, 40, err, sizeof(err)), 0);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	cf9_reset_init(&vm->cf9, NULL, NULL);
+	assert_int_equal(gm_create(&vm->mem, ranges, 1, GM_BACKING_ANON, NULL), 0);
+	assert_int_equal(event_loop_init(&vm->loop), 0);
+	assert_int_equal(vm_pci_setup(&vm->pci, vm, err, sizeof(err)), 0);
+	the_fixture = &f;
+	*state = &f;
+	return 0;
+}
+
+static int kvm_teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct vm *vm = f->vm;
+
+	vm_virtio_destroy(&f->vv, vm);
+	vm_pci_destroy(&vm->pci);
+	event_loop_destroy(&vm->loop);
+	gm_destroy(&vm->mem);
+	cf9_reset_destroy(&vm->cf9);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	kvm_close(&vm->kvm);
+	free(vm);
+	return 0;
+}
+
+/* Whether KVM holds a 4-byte ioeventfd for datamatch at addr (binding it again fails). */
+static bool kvm_has_kick(struct vm *vm, uint64_t addr, uint32_t datamatch)
+{
+	int fd = eventfd(0, EFD_CLOEXEC);
+	int r;
+
+	assert_true(fd >= 0);
+	r = kvm_ioeventfd(&vm->kvm, addr, 4, false, true, datamatch, fd, true);
+	if (r == 0)
+		assert_int_equal(
+		    kvm_ioeventfd(&vm->kvm, addr, 4, false, true, datamatch, fd, false), 0);
+	else
+		assert_int_equal(r, -EEXIST);
+	close(fd);
+	return r != 0;
+}
+
+static void test_kvm_mmio_ioeventfds(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t notify = 0xf0000000 + VIRTIO_MMIO_REG_QUEUE_NOTIFY;
+	char err[128];
+
+	f->vm->cfg.transport = TRANSPORT_MMIO;
+	assert_int_equal(vm_virtio_add_console(&f->vv, f->vm, rec_rx_ready, err, sizeof(err)), 0);
+	assert_int_equal(f->vv.mmio[0]->nr_kicks, 2);
+	assert_true(kvm_has_kick(f->vm, notify, 0));
+	assert_true(kvm_has_kick(f->vm, notify, 1));
+	assert_false(kvm_has_kick(f->vm, notify, 2));
+	vm_virtio_destroy(&f->vv, f->vm);
+	assert_false(kvm_has_kick(f->vm, notify, 0));
+	assert_false(kvm_has_kick(f->vm, notify, 1));
+	assert_int_equal(f->vm->mmio.nr, 1); /* only the PCI host's ECAM is left */
+}
+
+static void test_kvm_pci_transport(void **state)
+{
+	struct fixture *f = *state;
+	char err[128] = "";
+
+	f->vm->cfg.transport = TRANSPORT_PCI;
+	assert_int_equal(vm_virtio_add_rng(&f->vv, f->vm, err, sizeof(err)), 0);
+	assert_int_equal(vm_virtio_add_console(&f->vv, f->vm, rec_rx_ready, err, sizeof(err)), 0);
+	assert_int_equal(f->vv.nr_pci, 2);
+	assert_int_equal(f->vv.nr_mmio, 0);
+	assert_non_null(f->vv.rng->dev.transport);
+	assert_string_equal(vm_virtio_cmdline(&f->vv, "a"), "a");
+	vm_virtio_destroy(&f->vv, f->vm);
+	assert_int_equal(f->vv.nr_pci, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_placement_and_cmdline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pci_transport_not_here, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rng_over_the_bus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_acpi_dsdt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kvm_mmio_ioeventfds, kvm_setup, kvm_teardown),
+	    cmocka_unit_test_setup_teardown(test_kvm_pci_transport, kvm_setup, kvm_teardown),
 	};
 
 	log_set_level(LOG_ERROR);
