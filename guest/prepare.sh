@@ -4,7 +4,7 @@
 #   vmlinux            the same kernel as an ELF (PVH boot), when
 #                      scripts/extract-vmlinux.sh is there
 #   initramfs.cpio.gz  busybox + the kernel's virtio and power-button modules
-#                      + guest/init + guest/tests/*.sh
+#                      + guest/init, guest/hearth-test, guest/tests/*.sh
 #   kernel/            the unpacked kernel package (modules for the nested host)
 #   kernel.release     the kernel's version string
 #
@@ -180,7 +180,7 @@ done
 inputs_hash() {
 	{
 		echo "deb $(basename "$deb")"
-		cat "$BUSYBOX" "$SRC/init" "$SRC/prepare.sh" | sha256sum
+		cat "$BUSYBOX" "$SRC/init" "$SRC/hearth-test" "$SRC/prepare.sh" | sha256sum
 		(cd "$SRC" && find tests -type f -name '*.sh' | LC_ALL=C sort | xargs -r sha256sum)
 		cat "$modlist"
 	} | sha256sum | cut -d' ' -f1
@@ -200,6 +200,7 @@ for applet in $("$BUSYBOX" --list-full); do
 	[ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
 done
 install -m 0755 "$SRC/init" "$stage/init"
+install -m 0755 "$SRC/hearth-test" "$stage/etc/hearth-test"
 for t in "$SRC"/tests/*.sh; do
 	install -m 0755 "$t" "$stage/tests/"
 done

@@ -8,6 +8,7 @@ vm_boot vm idle
 vm_wait_for vm "HEARTH-RESULT idle=ready" || fail "guest never reached its idle test"
 vm_kill vm TERM
 vm_expect_exit vm
-vm_expect vm "init: stopping all processes for poweroff" "clean shutdown by init"
+vm_expect vm "The system is going down NOW!" "clean shutdown by init"
+vm_expect vm "Requesting system poweroff"
 vm_expect vm "reboot: Power down"
 pass
