@@ -40,6 +40,21 @@ void cli_run_usage(void)
 	       "%u MiB\n"
 	       "                       socket:PATH  a UNIX socket hearth listens on, one client\n"
 	       "                       none         discard output, no input\n"
+	       "  --disk path=FILE[,readonly=on][,cache=writeback|none|unsafe][,serial=STR]\n"
+	       "         [,id=NAME][,iops=N][,bps=N]\n"
+	       "                     a virtio-blk disk on a raw image (repeatable, at most %d);\n"
+	       "                     cache: writeback (default; a guest flush is an fdatasync),\n"
+	       "                     none (O_DIRECT, flush = fdatasync), unsafe (flushes are\n"
+	       "                     acknowledged without syncing); iops/bps: rate limits\n"
+	       "  --net tap=NAME[,mac=MAC][,rx_bps=N][,tx_bps=N]\n"
+	       "                     a virtio-net card on a tap device, created if absent\n"
+	       "                     (repeatable, at most %d); MAC default: derived from --id\n"
+	       "  --rng on|off       virtio-rng entropy device (default on)\n"
+	       "  --console serial|virtio\n"
+	       "                     virtio: also a virtio console (hvc0) that takes the input,\n"
+	       "                     and console=hvc0 is appended to the command line\n"
+	       "  --transport pci|mmio\n"
+	       "                     how virtio devices attach (default pci)\n"
 	       "  --shutdown-timeout SECONDS\n"
 	       "                     after SIGTERM presses the power button, how long the guest\n"
 	       "                     has to power off before it is stopped hard (default %u)\n"
@@ -62,7 +77,8 @@ void cli_run_usage(void)
 	       "  5  a VM exit hearth does not handle (registers printed)\n"
 	       "  6  stopped hard: a second signal or the shutdown timeout\n",
 	       CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS, CONFIG_ID_MAX,
-	       CONSOLE_FILE_MAX_BYTES >> 20, CONFIG_DEFAULT_SHUTDOWN_TIMEOUT);
+	       CONSOLE_FILE_MAX_BYTES >> 20, CONFIG_MAX_DISKS, CONFIG_MAX_NICS,
+	       CONFIG_DEFAULT_SHUTDOWN_TIMEOUT);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -88,6 +104,11 @@ enum {
 	OPT_ID,
 	OPT_SERIAL,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_DISK,
+	OPT_NET,
+	OPT_RNG,
+	OPT_CONSOLE,
+	OPT_TRANSPORT,
 };
 
 static const struct option run_options[] = {
@@ -99,6 +120,11 @@ static const struct option run_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"serial", required_argument, NULL, OPT_SERIAL},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"net", required_argument, NULL, OPT_NET},
+    {"rng", required_argument, NULL, OPT_RNG},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -140,7 +166,7 @@ static int check_files(const struct vm_config *cfg)
 
 int cli_run(int argc, char **argv)
 {
-	struct vm_config cfg;
+	static struct vm_config cfg; /* static: what the parsers allocate stays reachable */
 	char err[512] = "";
 	struct sysinfo si;
 	struct vm *vm;
@@ -201,6 +227,42 @@ int cli_run(int argc, char **argv)
 				    "'%s'",
 				    optarg);
 			cfg.shutdown_timeout_s = (unsigned)v;
+			break;
+		case OPT_DISK:
+			if (cfg.ndisks == CONFIG_MAX_DISKS)
+				return usage_error("at most %d --disk options", CONFIG_MAX_DISKS);
+			if (config_parse_disk(optarg, &cfg.disks[cfg.ndisks], err, sizeof(err)))
+				return usage_error("--disk: %s", err);
+			cfg.ndisks++;
+			break;
+		case OPT_NET:
+			if (cfg.nnics == CONFIG_MAX_NICS)
+				return usage_error("at most %d --net options", CONFIG_MAX_NICS);
+			if (net_config_parse(optarg, &cfg.nics[cfg.nnics], err, sizeof(err)))
+				return usage_error("%s", err);
+			cfg.nnics++;
+			break;
+		case OPT_RNG:
+			if (!strcmp(optarg, "on") || !strcmp(optarg, "off"))
+				cfg.rng = !strcmp(optarg, "on");
+			else
+				return usage_error("--rng takes on or off, not '%s'", optarg);
+			break;
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "serial") || !strcmp(optarg, "virtio"))
+				cfg.virtio_console = !strcmp(optarg, "virtio");
+			else
+				return usage_error("--console takes serial or virtio, not '%s'",
+						   optarg);
+			break;
+		case OPT_TRANSPORT:
+			if (!strcmp(optarg, "pci"))
+				cfg.transport = TRANSPORT_PCI;
+			else if (!strcmp(optarg, "mmio"))
+				cfg.transport = TRANSPORT_MMIO;
+			else
+				return usage_error("--transport takes pci or mmio, not '%s'",
+						   optarg);
 			break;
 		case 'v':
 			verbose++;

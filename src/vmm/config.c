@@ -163,77 +163,11 @@ fail:
 	return -1;
 }
 
-int config_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char tail;
-
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
-				      &v[4], &v[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
-			return -1;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
-}
-
-static int nic_kv(void *ctx, const char *key, const char *v, char *err, size_t errlen)
-{
-	struct nic_config *n = ctx;
-
-	if (!strcmp(key, "tap")) {
-		if (!*v || strlen(v) >= 16) {
-			snprintf(err, errlen, "tap=%s: a tap name has 1-15 characters", v);
-			return -1;
-		}
-		free(n->tap);
-		n->tap = strdup(v);
-		return n->tap ? 0 : -1;
-	}
-	if (!strcmp(key, "mac")) {
-		if (config_parse_mac(v, n->mac) || (n->mac[0] & 1)) {
-			snprintf(err, errlen,
-				 "mac=%s: expected a unicast address like 52:54:00:12:34:56", v);
-			return -1;
-		}
-		n->mac_set = true;
-		return 0;
-	}
-	if (!strcmp(key, "rx_bps"))
-		return parse_rate(key, v, &n->rx_bps, err, errlen);
-	if (!strcmp(key, "tx_bps"))
-		return parse_rate(key, v, &n->tx_bps, err, errlen);
-	snprintf(err, errlen, "unknown network option '%s'", key);
-	return -1;
-}
-
-int config_parse_nic(const char *spec, struct nic_config *n, char *err, size_t errlen)
-{
-	memset(n, 0, sizeof(*n));
-	if (parse_kv(spec, nic_kv, n, err, errlen))
-		goto fail;
-	if (!n->tap) {
-		snprintf(err, errlen, "tap=NAME is required");
-		goto fail;
-	}
-	return 0;
-fail:
-	free(n->tap);
-	n->tap = NULL;
-	return -1;
-}
-
 void config_free(struct vm_config *c)
 {
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		free(c->disks[i].path);
 		c->disks[i].path = NULL;
-	}
-	for (unsigned i = 0; i < c->nnics; i++) {
-		free(c->nics[i].tap);
-		c->nics[i].tap = NULL;
 	}
 	c->ndisks = c->nnics = 0;
 }

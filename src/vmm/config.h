@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/tap.h"
 #include "vmm/console.h"
 
 #define CONFIG_DEFAULT_CPUS		1
@@ -34,13 +35,6 @@ struct disk_config {
 	uint64_t bps;  /* bytes per second, 0: unlimited */
 };
 
-struct nic_config {
-	char *tap;
-	uint8_t mac[6];
-	bool mac_set; /* else derived from the VM id and the index */
-	uint64_t rx_bps, tx_bps;
-};
-
 enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };
 
 struct vm_config {
@@ -56,9 +50,9 @@ struct vm_config {
 	unsigned ndisks;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nnics;
-	struct nic_config nics[CONFIG_MAX_NICS];
-	bool rng;	     /* virtio-rng (default on from the command line) */
-	bool virtio_console; /* virtio-console on hvc0 */
+	struct net_config nics[CONFIG_MAX_NICS]; /* backends/tap.h parses them */
+	bool rng;				 /* virtio-rng (default on from the command line) */
+	bool virtio_console;			 /* virtio-console on hvc0 */
 	enum virtio_transport_kind transport;
 };
 
@@ -81,15 +75,6 @@ int config_valid_id(const char *id);
  * -1 with a one-line message in err.
  */
 int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t errlen);
-
-/*
- * config_parse_nic - parse a --net value "tap=NAME[,mac=MAC][,rx_bps=N]
- * [,tx_bps=N]" into n. Returns 0, or -1 with a message in err.
- */
-int config_parse_nic(const char *spec, struct nic_config *n, char *err, size_t errlen);
-
-/* config_parse_mac - "52:54:00:12:34:56" into mac; 0 or -1. */
-int config_parse_mac(const char *s, uint8_t mac[6]);
 
 /* config_free - free what the parsers allocated in c. */
 void config_free(struct vm_config *c);

@@ -207,6 +207,53 @@ static int vm_setup_devices(struct vm *vm, char *err, size_t errlen)
 	return vm_pci_setup(&vm->pci, vm, err, errlen);
 }
 
+/*
+ * The virtio devices, in a fixed order so that guests see stable names:
+ * disks first (vda, vdb...), then network cards, the entropy device and the
+ * virtio console; then BAR addresses, as firmware would assign them.
+ */
+static int vm_setup_virtio(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	for (unsigned i = 0; i < vm->cfg.ndisks; i++) {
+		r = vm_virtio_add_disk(&vm->virtio, vm, &vm->cfg.disks[i], err, errlen);
+		if (r)
+			return r;
+	}
+	for (unsigned i = 0; i < vm->cfg.nnics; i++) {
+		r = vm_virtio_add_nic(&vm->virtio, vm, &vm->cfg.nics[i], err, errlen);
+		if (r)
+			return r;
+	}
+	if (vm->cfg.rng) {
+		r = vm_virtio_add_rng(&vm->virtio, vm, err, errlen);
+		if (r)
+			return r;
+	}
+	if (vm->cfg.virtio_console) {
+		r = vm_virtio_add_console(&vm->virtio, vm, vm_uart_rx_ready, err, errlen);
+		if (r)
+			return r;
+	}
+	if (vm->cfg.transport == TRANSPORT_PCI && pci_host_assign_resources(&vm->pci.host))
+		log_warn("not every PCI BAR fits its window; the guest kernel may place them");
+	return 0;
+}
+
+/* The command line the kernel gets: the user's, plus console=hvc0 with --console virtio. */
+static int vm_build_cmdline(struct vm *vm, char *err, size_t errlen)
+{
+	const char *extra = vm->cfg.virtio_console ? " console=hvc0" : "";
+
+	if (asprintf(&vm->cmdline, "%s%s", vm->cfg.cmdline ? vm->cfg.cmdline : "", extra) < 0) {
+		vm->cmdline = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
@@ -238,6 +285,7 @@ static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 	/* Firmware tables: ACPI (primary) and the MP table (for old kernels). */
 	tables = gm_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
 	vm_pci_acpi_options(&vm->pci, vm, &acpi_opts);
+	vm_virtio_acpi_options(&vm->virtio, &acpi_opts);
 	n = tables ? acpi_build_ext(&vm->layout, &acpi_opts, tables,
 				    LAYOUT_ACPI_END - LAYOUT_ACPI_START, LAYOUT_ACPI_START, &rsdp)
 		   : -EFAULT;
@@ -262,7 +310,7 @@ static int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 	    .kernel_len = kernel_len,
 	    .initrd = initrd,
 	    .initrd_len = initrd_len,
-	    .cmdline = vm->cfg.cmdline,
+	    .cmdline = vm->cmdline,
 	    .rsdp_gpa = rsdp,
 	};
 	r = boot_load(&vm->mem, &vm->layout, &in, &entry, err, errlen);
@@ -374,7 +422,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	 * waits for an SRCU grace period (milliseconds); before, it does not.
 	 */
 	if (vm_setup_memory(vm, err, errlen) || vm_setup_irqchip(vm, err, errlen) ||
-	    vm_setup_devices(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
+	    vm_setup_devices(vm, err, errlen) || vm_setup_virtio(vm, err, errlen) ||
+	    vm_build_cmdline(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
 	    vm_load_guest(vm, err, errlen))
 		goto fail;
 	vm->console = console_open(cfg->serial, cfg->serial_path, err, errlen);
@@ -436,8 +485,10 @@ static void *vcpu_thread(void *arg)
 static void pump_input(struct vm *vm)
 {
 	while (vm->input_off < vm->input_len) {
-		size_t n = ns16550_receive(&vm->uart, vm->input + vm->input_off,
-					   vm->input_len - vm->input_off);
+		const uint8_t *p = vm->input + vm->input_off;
+		size_t len = vm->input_len - vm->input_off;
+		size_t n = vm->virtio.console ? virtio_console_receive(vm->virtio.console, p, len)
+					      : ns16550_receive(&vm->uart, p, len);
 		if (n == 0)
 			break;
 		vm->input_off += n;
@@ -710,7 +761,9 @@ void vm_destroy(struct vm *vm)
 			close(v->fd);
 	}
 	free(vm->vcpus);
+	vm_virtio_destroy(&vm->virtio, vm);
 	vm_pci_destroy(&vm->pci);
+	free(vm->cmdline);
 	if (vm->devices_ready) {
 		cf9_reset_destroy(&vm->cf9);
 		acpi_pm_destroy(&vm->pm);

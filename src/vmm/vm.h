@@ -26,6 +26,7 @@
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/vm_pci.h"
+#include "vmm/vm_virtio.h"
 
 /* hearth's exit statuses (also documented in `hearth run --help`). */
 enum vm_exit_status {
@@ -64,7 +65,9 @@ struct vm {
 	struct mc146818 rtc;
 	struct acpi_pm pm;
 	struct cf9_reset cf9;
-	struct vm_pci pci; /* GSI routing and the PCI host bridge */
+	struct vm_pci pci;	 /* GSI routing and the PCI host bridge */
+	struct vm_virtio virtio; /* disks, network cards, entropy, virtio console */
+	char *cmdline;		 /* the kernel command line hearth passes */
 	bool devices_ready;
 	struct vcpu *vcpus;
 	uint32_t tsc_khz;

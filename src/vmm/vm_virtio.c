@@ -112,6 +112,98 @@ int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *
 	return 0;
 }
 
+int vm_virtio_add_disk(struct vm_virtio *vv, struct vm *vm, const struct disk_config *d, char *err,
+		       size_t errlen)
+{
+	struct block_config bc = {
+	    .path = d->path,
+	    .readonly = d->readonly,
+	    .engine = BLOCK_ENGINE_AUTO,
+	};
+	struct virtio_blk_params p = {
+	    .config = &bc,
+	    .serial = d->serial,
+	    .num_queues = virtio_blk_default_queues(vm->cfg.ncpus),
+	    .iops = d->iops,
+	    .bps = d->bps,
+	};
+	struct virtio_blk *b;
+	int r;
+
+	switch (d->cache) {
+	case DISK_CACHE_NONE:
+		bc.cache = BLOCK_CACHE_NONE;
+		break;
+	case DISK_CACHE_UNSAFE:
+		bc.cache = BLOCK_CACHE_UNSAFE;
+		break;
+	case DISK_CACHE_WRITEBACK:
+	default:
+		bc.cache = BLOCK_CACHE_WRITEBACK;
+		break;
+	}
+	if (vv->nr_blk >= CONFIG_MAX_DISKS) {
+		snprintf(err, errlen, "too many disks (at most %d)", CONFIG_MAX_DISKS);
+		return -ENOSPC;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = virtio_blk_init(b, &p, &vm->mem, &vm->loop, err, errlen);
+	if (r) {
+		free(b);
+		return r;
+	}
+	vv->blk[vv->nr_blk++] = b;
+	return vm_virtio_attach(vv, vm, &b->vdev, err, errlen);
+}
+
+int vm_virtio_add_nic(struct vm_virtio *vv, struct vm *vm, const struct net_config *n, char *err,
+		      size_t errlen)
+{
+	struct virtio_net_params p;
+	struct virtio_net *net;
+	unsigned i = vv->nr_net;
+	char msg[256], mac[18];
+	int r;
+
+	if (i >= CONFIG_MAX_NICS) {
+		snprintf(err, errlen, "too many network cards (at most %d)", CONFIG_MAX_NICS);
+		return -ENOSPC;
+	}
+	memset(&p, 0, sizeof(p));
+	r = tap_open(&vv->taps[i], n->ifname, err, errlen);
+	if (r)
+		return r;
+	if (tap_set_up(&vv->taps[i], true, msg, sizeof(msg)))
+		log_warn("%s", msg);
+	if (n->has_mac)
+		memcpy(p.mac, n->mac, sizeof(p.mac));
+	else
+		mac_addr_default(vm->cfg.id, i, p.mac);
+	p.backend = (struct virtio_net_backend){vv->taps[i].fd, tap_offload_hook, &vv->taps[i]};
+	p.rx_bps = n->rx.size ? &n->rx : NULL;
+	p.tx_bps = n->tx.size ? &n->tx : NULL;
+	net = calloc(1, sizeof(*net));
+	if (!net) {
+		tap_close(&vv->taps[i]);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = virtio_net_init(net, &p, &vm->mem, &vm->loop, err, errlen);
+	if (r) {
+		free(net);
+		tap_close(&vv->taps[i]);
+		return r;
+	}
+	vv->net[vv->nr_net++] = net;
+	mac_addr_format(p.mac, mac);
+	log_info("network card %u: tap %s, MAC %s", i, vv->taps[i].name, mac);
+	return vm_virtio_attach(vv, vm, &net->vdev, err, errlen);
+}
+
 int vm_virtio_add_rng(struct vm_virtio *vv, struct vm *vm, char *err, size_t errlen)
 {
 	int r;
@@ -259,6 +351,19 @@ void vm_virtio_destroy(struct vm_virtio *vv, struct vm *vm)
 		free(vv->console);
 		vv->console = NULL;
 	}
+	for (unsigned i = 0; i < vv->nr_blk; i++) {
+		virtio_blk_destroy(vv->blk[i]);
+		free(vv->blk[i]);
+		vv->blk[i] = NULL;
+	}
+	vv->nr_blk = 0;
+	for (unsigned i = 0; i < vv->nr_net; i++) {
+		virtio_net_destroy(vv->net[i]);
+		free(vv->net[i]);
+		vv->net[i] = NULL;
+		tap_close(&vv->taps[i]);
+	}
+	vv->nr_net = 0;
 	for (unsigned i = 0; i < vv->nr_mmio; i++) {
 		free(vv->mmio[i]);
 		vv->mmio[i] = NULL;

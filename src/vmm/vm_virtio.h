@@ -34,10 +34,14 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
+#include "backends/tap.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_mmio.h"
+#include "vmm/config.h"
 
 struct vm;
 
@@ -54,6 +58,11 @@ struct vm_virtio {
 	unsigned nr_pci;
 	struct virtio_device *pci[VM_VIRTIO_PCI_MAX]; /* on virtio-pci via attach */
 	struct virtio_rng *rng;
+	unsigned nr_blk;
+	struct virtio_blk *blk[CONFIG_MAX_DISKS];
+	unsigned nr_net;
+	struct virtio_net *net[CONFIG_MAX_NICS];
+	struct tap taps[CONFIG_MAX_NICS];
 	struct virtio_console *console;
 	char fragments[LAYOUT_VIRTIO_MMIO_SLOTS * VM_VIRTIO_FRAGMENT_MAX];
 	char *cmdline; /* what vm_virtio_cmdline() returned last */
@@ -83,6 +92,23 @@ int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device
  */
 int vm_virtio_attach(struct vm_virtio *vv, struct vm *vm, struct virtio_device *dev, char *err,
 		     size_t errlen);
+
+/*
+ * vm_virtio_add_disk - open the image of d (see backends/block.h: locking,
+ * cache modes) and attach a virtio-blk device for it, one request queue per
+ * vCPU (at most VIRTIO_BLK_MAX_QUEUES). Returns 0 or -errno with one line
+ * in err naming the image.
+ */
+int vm_virtio_add_disk(struct vm_virtio *vv, struct vm *vm, const struct disk_config *d, char *err,
+		       size_t errlen);
+
+/*
+ * vm_virtio_add_nic - open (or create) the tap of n, bring it up, and attach
+ * a virtio-net device on it; the MAC is n's or derived from the VM's id and
+ * the card's index. Returns 0 or -errno with one line in err.
+ */
+int vm_virtio_add_nic(struct vm_virtio *vv, struct vm *vm, const struct net_config *n, char *err,
+		      size_t errlen);
 
 /*
  * vm_virtio_add_rng - create the entropy device (VIRTIO_RNG_DEFAULT_BPS)

@@ -73,43 +73,11 @@ static void test_disk(void **state)
 	assert_int_equal(config_parse_disk("path=a,id=bad id", &d, err, sizeof(err)), -1);
 }
 
-static void test_nic(void **state)
-{
-	struct nic_config n;
-	uint8_t mac[6];
-	char err[128];
-
-	(void)state;
-	assert_int_equal(config_parse_nic("tap=tap0", &n, err, sizeof(err)), 0);
-	assert_string_equal(n.tap, "tap0");
-	assert_false(n.mac_set);
-	free(n.tap);
-	assert_int_equal(config_parse_nic("tap=t1,mac=52:54:00:ab:CD:ef,rx_bps=10,tx_bps=20", &n,
-					  err, sizeof(err)),
-			 0);
-	assert_true(n.mac_set);
-	assert_int_equal(n.mac[3], 0xab);
-	assert_int_equal(n.mac[5], 0xef);
-	assert_int_equal(n.rx_bps, 10);
-	assert_int_equal(n.tx_bps, 20);
-	free(n.tap);
-	assert_int_equal(config_parse_nic("mac=52:54:00:00:00:01", &n, err, sizeof(err)), -1);
-	assert_int_equal(config_parse_nic("tap=a-name-far-too-long", &n, err, sizeof(err)), -1);
-	/* Multicast MAC refused. */
-	assert_int_equal(config_parse_nic("tap=t,mac=01:00:5e:00:00:01", &n, err, sizeof(err)), -1);
-	assert_int_equal(config_parse_mac("52:54:00:12:34:5", mac), -1);
-	assert_int_equal(config_parse_mac("52:54:00:12:34:567", mac), -1);
-	assert_int_equal(config_parse_mac("52-54-00-12-34-56", mac), -1);
-	assert_int_equal(config_parse_mac("52:54:00:12:34:zz", mac), -1);
-	assert_int_equal(config_parse_mac("5 :54:00:12:34:56", mac), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_disk),
-	    cmocka_unit_test(test_nic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
