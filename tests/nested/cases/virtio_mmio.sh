@@ -1,11 +1,11 @@
 #!/bin/sh
-# --transport mmio: virtio-rng and virtio-console (hvc0) on virtio-mmio, found through ACPI.
+# --transport mmio --console virtio: virtio-rng and virtio-console (hvc0) on virtio-mmio, found through ACPI.
 # timeout: 200
 # l1-memory-mib: 768
 . "$HEARTH_ROOT/tests/nested/lib.sh"
 [ "$HEARTH_VMM" = hearth ] || skip "hearth's own transport option"
 "$VMM" run --help 2>&1 | grep -q -- '--transport' || skip "hearth run has no --transport option yet"
-vm_start vm --transport mmio --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+vm_start vm --transport mmio --console virtio --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
 	--cmdline "$GUEST_CMDLINE hearth.test=virtio_mmio"
 vm_wait_for vm HEARTH-HVC-WAITING 120 || fail "the guest found no hvc0"
 vm_send vm "typed-into-hvc0-$$"
