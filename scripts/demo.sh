@@ -40,9 +40,14 @@ if [ "$where" = direct ]; then
 	exec tests/nested/vmm.sh run --kernel guest/out/vmlinuz --initrd guest/out/initramfs.cpio.gz
 fi
 
-reason=$(build/hearth check 2>&1 | tail -n1 || true)
-step "this machine's KVM cannot boot stock kernels (${reason:-hearth check failed}):" \
-	"running $HEARTH_VMM inside the nested test host (QEMU TCG, slow); Ctrl-A x quits"
+if [ ! -c /dev/kvm ]; then
+	reason="this machine has no /dev/kvm"
+elif [ -d /sys/module/kvm_pvm ]; then
+	reason="this machine's KVM is PVM, which boots only PVM-enabled kernels"
+else
+	reason="hearth check says this machine's KVM cannot boot stock kernels"
+fi
+step "$reason: running $HEARTH_VMM in the nested test host (QEMU TCG + SVM, slow); Ctrl-A x quits"
 cmd=$(mktemp)
 trap 'rm -f "$cmd"' EXIT
 cat >"$cmd" <<EOF

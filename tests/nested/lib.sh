@@ -8,6 +8,7 @@
 #   VMM            tests/nested/vmm.sh: `"$VMM" run [hearth run options]`
 #   GUEST_KERNEL, GUEST_INITRD, GUEST_VMLINUX  the default guest (guest/out)
 #   GUEST_CMDLINE  the default guest command line (console=ttyS0 quiet)
+#   HEARTH_NESTED  1 inside the nested test host, empty when run directly
 #
 # A case ends with `pass`, `fail REASON` or `skip REASON` (or by exiting: 0
 # is a pass). Every wait below has a timeout; a case that overruns its own
@@ -156,6 +157,11 @@ vm_expect() {
 # vm_result NAME KEY: the value of the guest's first `HEARTH-RESULT KEY=...`.
 vm_result() {
 	tr -d '\r' <"$CASE_DIR/$1.out" | sed -n "s/.*HEARTH-RESULT $2=//p" | head -n1
+}
+
+# vm_results NAME KEY: every value of `HEARTH-RESULT KEY=...`, one a line.
+vm_results() {
+	tr -d '\r' <"$CASE_DIR/$1.out" | sed -n "s/.*HEARTH-RESULT $2=//p"
 }
 
 # vm_run_test NAME TEST [hearth run options...]
