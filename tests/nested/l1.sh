@@ -13,12 +13,15 @@
 # QEMU's TCG with `-cpu max` (AMD SVM), so kvm-amd gives it a real /dev/kvm.
 # It has no network card. Its root is an uncompressed initramfs: busybox,
 # the KVM/tun/veth modules, Debian's QEMU (the validation VMM and the peer in
-# benchmarks), GNU date (nanosecond clock), the hearth binary with its
+# benchmarks), GNU date (nanosecond clock), iproute2's ip (/usr/bin/ip:
+# network namespaces), the hearth binary with its
 # shared libraries, and the source tree's tests/nested, bench and guest/out
 # under /hearth. It prints `HEARTH-L1-EXIT rc=N` and powers off.
 #
 # Environment: HEARTH_WHERE=direct|nested overrides the choice;
-# HEARTH_L1_OUT (default guest/out/l1) holds its initramfs and console logs;
+# HEARTH_L1_OUT (default guest/out/l1) caches L1's fixed part (base.cpio);
+# each boot works in its own L1_RUN directory (default: a new run.* there,
+# removed after a boot that gave a verdict), so runs may overlap;
 # HEARTH_L1_APPEND adds to its kernel command line; HEARTH_L1_ACCEL and
 # HEARTH_L1_CPU replace "tcg,thread=multi" and "max";
 # HEARTH_BIN (default build/hearth); HEARTH_L1_SMP (default 2);
@@ -85,7 +88,7 @@ l1_add_elf() {
 
 # The part of L1 that seldom changes, cached in $L1_OUT/base.cpio.
 l1_base() {
-	local kver kroot stamp stage qemu f applet
+	local kver kroot stamp stage qemu f applet tmp
 	kver=$(cat "$GUEST_OUT/kernel.release")
 	kroot=$GUEST_OUT/kernel
 	qemu=$(command -v qemu-system-x86_64) || l1_die "qemu-system-x86_64 is missing (scripts/install-deps.sh)"
@@ -118,20 +121,22 @@ l1_base() {
 	done
 	# GNU date: busybox's has no nanoseconds (%N).
 	l1_add_elf "$stage" /usr/bin/date /usr/bin/date
+	# iproute2: busybox's ip has no netns or tuntap (call it as /usr/bin/ip).
+	[ -x /usr/bin/ip ] && l1_add_elf "$stage" /usr/bin/ip /usr/bin/ip
 	echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
 	echo "root:x:0:" >"$stage/etc/group"
 	[ "$(id -u)" -eq 0 ] && mknod -m 0600 "$stage/dev/console" c 5 1
-	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
-		>"$L1_OUT/base.cpio.tmp"
-	mv "$L1_OUT/base.cpio.tmp" "$L1_OUT/base.cpio"
+	tmp=$(mktemp "$L1_OUT/base.cpio.XXXXXX")
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$tmp"
+	mv "$tmp" "$L1_OUT/base.cpio"
 	echo "$stamp" >"$L1_OUT/base.stamp"
 	rm -rf "$stage"
 }
 
 # The part that changes with every run: the tree's scripts, the guest, the
-# hearth binary and the command to run.
+# hearth binary and the command to run; written to OUTPUT.
 l1_payload() {
-	local cmdfile=$1 stage
+	local cmdfile=$1 output=$2 stage
 	stage=$(mktemp -d)
 	mkdir -p "$stage/hearth/tests" "$stage/hearth/guest/out" "$stage/hearth/build"
 	cp -r "$NESTED_DIR" "$stage/hearth/tests/nested"
@@ -147,22 +152,27 @@ l1_payload() {
 	fi
 	install -m 0755 "$cmdfile" "$stage/hearth/l1-command"
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
-		>"$L1_OUT/payload.cpio"
+		>"$output"
 	rm -rf "$stage"
 }
 
 l1_run() {
 	local mem=$1 mode=$2 cmdfile=$3 append rc
-	local rows cols
+	local rows cols run=${L1_RUN:-} own=
 	[ -s "$GUEST_OUT/vmlinuz" ] || l1_guest_ready
 	l1_base
-	l1_payload "$cmdfile"
-	cat "$L1_OUT/base.cpio" "$L1_OUT/payload.cpio" >"$L1_OUT/l1.cpio"
+	if [ -z "$run" ]; then
+		run=$(mktemp -d "$L1_OUT/run.XXXXXX")
+		own=1
+	fi
+	l1_payload "$cmdfile" "$run/payload.cpio"
+	cat "$L1_OUT/base.cpio" "$run/payload.cpio" >"$run/l1.cpio"
+	rm -f "$run/payload.cpio"
 	append="console=ttyS0 panic=-1 ${HEARTH_L1_APPEND:-}"
 	[ -n "${HEARTH_L1_DEBUG:-}" ] || append="$append loglevel=1"
 	local qemu=(qemu-system-x86_64 -accel "${HEARTH_L1_ACCEL:-tcg,thread=multi}" -cpu "${HEARTH_L1_CPU:-max}" -smp "${HEARTH_L1_SMP:-2}"
 		-m "$mem" -nodefaults -no-user-config -display none -no-reboot -nic none
-		-kernel "$GUEST_OUT/vmlinuz" -initrd "$L1_OUT/l1.cpio")
+		-kernel "$GUEST_OUT/vmlinuz" -initrd "$run/l1.cpio")
 	if [ "$mode" = interactive ]; then
 		if [ -t 0 ] && read -r rows cols < <(stty size 2>/dev/null); then
 			append="$append hearth.rows=$rows hearth.cols=$cols"
@@ -174,13 +184,16 @@ l1_run() {
 	else
 		# Every run ends: a hung L1 is stopped after L1_TIMEOUT seconds.
 		timeout -k 10 "${L1_TIMEOUT:-1800}" "${qemu[@]}" -append "$append" -serial stdio </dev/null |
-			tr -d '\r' | tee "$L1_OUT/console.log"
-		rc=$(sed -n 's/^HEARTH-L1-EXIT rc=\([0-9]*\)$/\1/p' "$L1_OUT/console.log" | tail -n1)
+			tr -d '\r' | tee "$run/console.log"
+		rc=$(sed -n 's/^HEARTH-L1-EXIT rc=\([0-9]*\)$/\1/p' "$run/console.log" | tail -n1)
 		if [ -z "$rc" ]; then
 			[ -n "${L1_QUIET:-}" ] || echo "nested: the nested host ended without a verdict (crash or timeout);" \
-				"console in $L1_OUT/console.log" >&2
+				"console in $run/console.log" >&2
 			rc=124
+			own=
 		fi
 	fi
+	rm -f "$run/l1.cpio"
+	[ -z "$own" ] || rm -rf "$run"
 	return $rc
 }
