@@ -22,6 +22,9 @@ ROOT=$(cd "$SRC/.." && pwd)
 OUT=${HEARTH_GUEST_OUT:-$SRC/out}
 CACHE=$OUT/cache
 mkdir -p "$CACHE"
+# One prepare at a time: test runs may start together.
+exec 9>"$OUT/.lock"
+flock 9
 
 say() { echo "prepare: $*" >&2; }
 die() {

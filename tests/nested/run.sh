@@ -56,7 +56,7 @@ if [ "$(nested_where)" = direct ]; then
 fi
 
 # One boot of the nested host running the named cases. Shows their results;
-# the console is left in $L1_OUT/console.log.
+# the console is left in $L1_RUN/console.log.
 l1_boot_cases() {
 	local mem=0 total=0 vmlinux= name f m t cmd
 	for name in "$@"; do
@@ -85,21 +85,23 @@ l1_boot_cases() {
 }
 
 mkdir -p "$L1_OUT"
-: >"$L1_OUT/results.tmp"
-rm -f "$L1_OUT"/console-*.log
+L1_RUN=$(mktemp -d "$L1_OUT/run.XXXXXX")
+export L1_RUN
+results_file=$L1_RUN/results
+: >"$results_file"
 remaining=("${names[@]}")
 boots=0
 declare -A crashed=()
 while [ ${#remaining[@]} -gt 0 ]; do
 	boots=$((boots + 1))
 	l1_boot_cases "${remaining[@]}"
-	log=$L1_OUT/console-$boots.log
-	cp "$L1_OUT/console.log" "$log"
+	log=$L1_RUN/console-$boots.log
+	mv "$L1_RUN/console.log" "$log"
 	grep -E '^(PASS|FAIL|SKIP) ' "$log" | while read -r verdict name rest; do
 		name=${name%:}
 		note=${crashed[$name]:+ (ran again: the nested host crashed during it before, ${crashed[$name]})}
 		echo "$verdict $name${rest:+ $rest}${note}"
-	done >>"$L1_OUT/results.tmp"
+	done >>"$results_file"
 	started=$(sed -n 's/^RUN //p' "$log")
 	next=()
 	for name in "${remaining[@]}"; do
@@ -118,7 +120,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 			fi
 			line="FAIL $name: the nested host crashed or hung during this case, twice ($why; console: $log)"
 			echo "$line"
-			echo "$line" >>"$L1_OUT/results.tmp"
+			echo "$line" >>"$results_file"
 		else
 			next+=("$name")
 		fi
@@ -128,7 +130,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 			for name in "${next[@]}"; do
 				line="FAIL $name: not run: the nested host failed (console: $log)"
 				echo "$line"
-				echo "$line" >>"$L1_OUT/results.tmp"
+				echo "$line" >>"$results_file"
 			done
 			next=()
 		else
@@ -138,8 +140,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 	remaining=("${next[@]+"${next[@]}"}")
 done
 
-mapfile -t results <"$L1_OUT/results.tmp"
-rm -f "$L1_OUT/results.tmp"
+mapfile -t results <"$results_file"
 passed=0 failed=0 skipped=0
 for line in "${results[@]}"; do
 	case "$line" in
@@ -148,5 +149,10 @@ for line in "${results[@]}"; do
 	SKIP*) skipped=$((skipped + 1)) ;;
 	esac
 done
+if [ "$failed" -eq 0 ]; then
+	rm -rf "$L1_RUN"
+else
+	echo "nested: the nested host's console logs are in $L1_RUN"
+fi
 echo "nested: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
