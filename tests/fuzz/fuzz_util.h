@@ -110,6 +110,22 @@ static inline void fuzz_quiet(void)
 		}                                                                                  \
 	} while (0)
 
+/* With FUZZ_TRACE set in the environment, targets say what each step does (to debug a finding). */
+static inline bool fuzz_tracing(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("FUZZ_TRACE") != NULL;
+	return on;
+}
+
+#define FUZZ_TRACE(...)                                                                            \
+	do {                                                                                       \
+		if (fuzz_tracing())                                                                \
+			fprintf(stderr, __VA_ARGS__);                                              \
+	} while (0)
+
 /* ---- guest memory with guard pages ------------------------------------------------- */
 
 /*
@@ -288,6 +304,135 @@ static inline uint16_t fuzz_ring_add(struct fuzz_ring *r, const struct fuzz_seg 
 	}
 	fuzz_ring_publish(r, head);
 	return head;
+}
+
+/* ---- the driver's bookkeeping of one queue ------------------------------------------ */
+
+#define FUZZ_DQ_MAX 256 /* largest ring a target programs */
+/* Room for the indirect tables of one queue: 16 descriptors for each head. */
+#define FUZZ_DQ_INDIRECT_BYTES (FUZZ_DQ_MAX * 256ULL)
+
+/* What a used entry's length must be, per device and queue. */
+enum fuzz_used_len {
+	FUZZ_USED_ALL,	   /* the chain's whole writable length (virtio-blk) */
+	FUZZ_USED_AT_MOST, /* at most the writable length (receive queues) */
+	FUZZ_USED_ZERO,	   /* nothing written (transmit queues) */
+	FUZZ_USED_ONE,	   /* one status byte (control queues) */
+};
+
+/*
+ * Which chains the driver made available and has not seen come back. The
+ * checks are dropped (tainted) once the driver broke its own rules: reused
+ * a descriptor still owned by the device, wrote into its rings by hand,
+ * or the device was disturbed in a way that may legitimately lose entries.
+ */
+struct fuzz_dq {
+	struct fuzz_ring ring;
+	uint64_t indirect; /* FUZZ_DQ_INDIRECT_BYTES of indirect tables, one slot per head */
+	uint16_t used_seen;
+	bool tainted;
+	bool outstanding[FUZZ_DQ_MAX];
+	uint32_t in_bytes[FUZZ_DQ_MAX];
+};
+
+/*
+ * Fresh, zeroed rings for a queue of size entries (desc, avail, used in a
+ * 0x3000 block at base), indirect tables at indirect (0 for none).
+ */
+static inline void fuzz_dq_init(struct fuzz_dq *d, struct guest_memory *gm, uint16_t size,
+				uint64_t base, uint64_t indirect)
+{
+	static const uint8_t zero[0x3000];
+
+	gm_write(gm, base, zero, sizeof(zero));
+	fuzz_ring_init(&d->ring, gm, size, base, base + 0x1000, base + 0x2000);
+	d->indirect = indirect;
+	memset(d->outstanding, 0, sizeof(d->outstanding));
+	d->used_seen = 0;
+	d->tainted = false;
+}
+
+/* Point vq at d's rings (the caller then enables it). */
+static inline void fuzz_dq_program(const struct fuzz_dq *d, struct virtqueue *vq)
+{
+	vq->size = d->ring.size;
+	vq->desc_gpa = d->ring.desc;
+	vq->avail_gpa = d->ring.avail;
+	vq->used_gpa = d->ring.used;
+}
+
+/*
+ * fuzz_ring_add() plus the bookkeeping; an indirect chain (n <= 16) gets
+ * the table of its head, which nobody else uses while it is outstanding.
+ */
+static inline uint16_t fuzz_dq_add(struct fuzz_dq *d, const struct fuzz_seg *s, unsigned n,
+				   bool indirect)
+{
+	uint64_t in = 0, indirect_gpa = 0;
+	uint16_t head;
+
+	if (indirect && d->indirect && n <= 16)
+		indirect_gpa = d->indirect + 256ULL * d->ring.next_desc;
+	for (unsigned i = 0; i < n; i++)
+		if (s[i].write)
+			in += s[i].len;
+	if (!indirect_gpa && n > d->ring.size)
+		d->tainted = true; /* the chain overwrites itself */
+	head = fuzz_ring_add(&d->ring, s, n, indirect_gpa);
+	if (head >= FUZZ_DQ_MAX || d->outstanding[head] || in > UINT32_MAX) {
+		FUZZ_TRACE("  ring %#llx: head %u reused: no more checks\n",
+			   (unsigned long long)d->ring.desc, head);
+		d->tainted = true; /* a descriptor the device still owns */
+		return head;
+	}
+	/* Descriptors of other outstanding chains overwritten by this one. */
+	for (unsigned i = 1; !indirect_gpa && i < n; i++)
+		if (d->outstanding[(head + i) % d->ring.size])
+			d->tainted = true;
+	d->outstanding[head] = true;
+	d->in_bytes[head] = (uint32_t)in;
+	FUZZ_TRACE("  ring %#llx: head %u, %u descriptors%s, %llu writable bytes\n",
+		   (unsigned long long)d->ring.desc, head, n, indirect_gpa ? " (indirect)" : "",
+		   (unsigned long long)in);
+	return head;
+}
+
+/* Check every used entry the device added since the last call. */
+static inline void fuzz_dq_check(struct fuzz_dq *d, enum fuzz_used_len rule)
+{
+	uint16_t idx = fuzz_r16(d->ring.gm, d->ring.used + 2);
+
+	if (d->tainted)
+		return;
+	FUZZ_CHECK((uint16_t)(idx - d->used_seen) <= d->ring.size);
+	while (d->used_seen != idx) {
+		struct vring_used_elem e;
+
+		gm_read(d->ring.gm, d->ring.used + 4 + 8ULL * (d->used_seen % d->ring.size), &e,
+			sizeof(e));
+		FUZZ_TRACE("  ring %#llx: used id %u len %u (writable %u)\n",
+			   (unsigned long long)d->ring.desc, e.id, e.len,
+			   e.id < FUZZ_DQ_MAX ? d->in_bytes[e.id] : 0);
+		FUZZ_CHECK(e.id < d->ring.size && d->outstanding[e.id]);
+		switch (rule) {
+		case FUZZ_USED_ALL:
+			FUZZ_CHECK(e.len == d->in_bytes[e.id]);
+			break;
+		case FUZZ_USED_AT_MOST:
+			FUZZ_CHECK(e.len <= d->in_bytes[e.id]);
+			break;
+		case FUZZ_USED_ZERO:
+			FUZZ_CHECK(e.len == 0);
+			break;
+		case FUZZ_USED_ONE:
+			FUZZ_CHECK(e.len == 1);
+			break;
+		default:
+			break;
+		}
+		d->outstanding[e.id] = false;
+		d->used_seen++;
+	}
 }
 
 #endif
