@@ -14,6 +14,7 @@ PACKAGES=(
 	ninja-build        # meson's back end
 	pkg-config         # meson finds libraries through it
 	clang              # second compiler; sanitizers and libFuzzer builds
+	libclang-rt-dev    # clang's runtimes: libFuzzer, ASan, UBSan (only recommended by clang)
 	clang-format       # style check of every C file (.clang-format)
 	libcmocka-dev      # unit test framework (tests/unit)
 	acpica-tools       # iasl: disassembles and checks the generated ACPI tables
