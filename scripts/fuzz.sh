@@ -57,7 +57,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dwerror=false -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-ninja -C build-fuzz "${run[@]/#/tests/fuzz/fuzz_}"
+echo "=== building ${run[*]} in build-fuzz/"
+if ! ninja -C build-fuzz "${run[@]/#/tests/fuzz/fuzz_}" >build-fuzz/ninja.log 2>&1; then
+	tail -40 build-fuzz/ninja.log
+	exit 1
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
