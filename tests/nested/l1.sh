@@ -184,7 +184,7 @@ l1_run() {
 	else
 		# Every run ends: a hung L1 is stopped after L1_TIMEOUT seconds.
 		timeout -k 10 "${L1_TIMEOUT:-1800}" "${qemu[@]}" -append "$append" -serial stdio </dev/null |
-			tr -d '\r' | tee "$run/console.log"
+			sed -u 's/\r$//' | tee "$run/console.log"
 		rc=$(sed -n 's/^HEARTH-L1-EXIT rc=\([0-9]*\)$/\1/p' "$run/console.log" | tail -n1)
 		if [ -z "$rc" ]; then
 			[ -n "${L1_QUIET:-}" ] || echo "nested: the nested host ended without a verdict (crash or timeout);" \
