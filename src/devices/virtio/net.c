@@ -269,11 +269,19 @@ static int net_rx_step(struct virtio_net *net, bool *pushed)
 void virtio_net_process_rx(struct virtio_net *net)
 {
 	bool pushed = false;
+	unsigned budget;
 
-	for (unsigned budget = VIRTIO_NET_RX_BATCH; budget; budget--)
+	for (budget = VIRTIO_NET_RX_BATCH; budget; budget--)
 		if (net_rx_step(net, &pushed) <= 0)
 			break;
-	/* Budget spent with the fd still polled: the (level-triggered) loop calls again. */
+	/*
+	 * Budget spent: frames may still wait. Watch the back-end so that the
+	 * (level-triggered) loop calls again; this turn may have started from
+	 * a guest notification with the fd unwatched and notifications off,
+	 * and then nothing else would.
+	 */
+	if (!budget)
+		net_poll_fd(net, true);
 	if (pushed)
 		virtio_notify(&net->vdev, VIRTIO_NET_RXQ);
 }
