@@ -26,6 +26,7 @@ PACKAGES=(
 	kmod               # depmod for the extracted guest kernel's module tree
 	tmux               # drives the interactive demo in tests (send-keys/capture-pane)
 	liburing-dev       # io_uring for disk image I/O (src/backends/block_uring.c)
+	iproute2           # /usr/bin/ip in the nested host: network namespaces (tests/nested)
 )
 
 missing=()
