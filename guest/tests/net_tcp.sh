@@ -4,7 +4,8 @@
 # stored in /tmp/recv, then sent back on a second connection (port 5001)
 # while the guest hashes what it received. Reports that sha256 and each
 # transfer's duration (centiseconds of /proc/uptime). The case answers on
-# the console ("go") once the namespace is addressed and listening.
+# the console: "go" once the namespace is addressed and listening, "done"
+# once it has received everything.
 peer=169.254.78.1
 
 # Centiseconds from /proc/uptime's first field ("12.34" -> 1234).
@@ -36,13 +37,18 @@ read -r t1 _ </proc/uptime
 echo "HEARTH-RESULT recvcs=$(($(cs "$t1") - $(cs "$t0")))"
 echo "HEARTH-RESULT recvbytes=$(wc -c </tmp/recv)"
 
-# Guest to namespace: the same bytes back, hashed here meanwhile.
+# Guest to namespace: the same bytes back, hashed here meanwhile. When cat
+# ends, TCP may still be sending: the case answers "done" once the
+# namespace has all of it and the connection closed.
 sha256sum </tmp/recv >/tmp/recvsum &
 hasher=$!
 read -r t0 _ </proc/uptime
 nc "$peer" 5001 -e cat /tmp/recv
 echo "HEARTH-RESULT sendrc=$?"
+echo HEARTH-NET-SENT
+read -r done
 read -r t1 _ </proc/uptime
+echo "HEARTH-RESULT sent=$done"
 echo "HEARTH-RESULT sendcs=$(($(cs "$t1") - $(cs "$t0")))"
 wait $hasher
 echo "HEARTH-RESULT recvsum=$(cut -d' ' -f1 /tmp/recvsum)"

@@ -63,14 +63,6 @@ done
 vm_wait_for vm HEARTH-NET-WAITING 240 || fail "the guest never configured its network"
 "$IP" netns exec "$ns" ping -c 3 -i 0.2 -W 5 "$guest" >/dev/null 2>&1 ||
 	fail "the namespace could not ping the guest"
-vm_send vm go
-if ! vm_wait_for vm HEARTH-TEST-END ${NET_TCP_WAIT:-300}; then
-	# The host end's counters while hearth still runs, to see which way stalled.
-	"$IP" -n "$ns" -s link show "$tap"
-	cat "/proc/$rx/net/tcp" "/proc/$rx/net/tcp6" 2>/dev/null
-	fail "the guest did not finish its transfers"
-fi
-vm_expect_exit vm 60
 
 # wait_pid PID TIMEOUT: wait for a child of this shell to end.
 wait_pid() {
@@ -82,12 +74,27 @@ wait_pid() {
 	wait "$1"
 }
 
+# The host end's counters and the namespace's sockets, while hearth still
+# runs, to see which way a transfer stalled; then fail.
+stalled() {
+	"$IP" -n "$ns" -s link show "$tap"
+	cat "/proc/$rx/net/tcp" "/proc/$rx/net/tcp6" 2>/dev/null
+	fail "$1"
+}
+
+vm_send vm go
+vm_wait_for vm HEARTH-NET-SENT 300 || stalled "the guest did not finish its transfers"
+# The guest's cat has ended; its last bytes may still be on their way.
+wait_pid "$rx" 60 || stalled "the namespace's receiver never got the end of the guest's stream"
+wait_pid "$tx" 10 || stalled "the namespace's sender never finished"
+vm_send vm done
+vm_expect_exit vm 60
+vm_expect vm HEARTH-TEST-END
+
 [ "$(vm_result vm mac)" = 52:54:00:78:00:02 ] || fail "eth0 has MAC $(vm_result vm mac)"
 [ "$(vm_result vm ping)" = ok ] || fail "the guest could not ping the namespace"
 [ "$(vm_result vm sendrc)" = 0 ] || fail "the guest's sending nc failed"
 [ "$(vm_result vm recvrc)" = 0 ] || fail "the guest's receiving nc failed"
-wait_pid "$rx" 30 || fail "the namespace's receiver never finished"
-wait_pid "$tx" 30 || fail "the namespace's sender never finished"
 [ "$(vm_result vm recvbytes)" = "$(wc -c <"$CASE_DIR/send")" ] ||
 	fail "the guest received $(vm_result vm recvbytes) bytes, not $(wc -c <"$CASE_DIR/send")"
 recvsum=$(vm_result vm recvsum)
