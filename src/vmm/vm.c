@@ -67,7 +67,7 @@ static void vm_irq_set(void *opaque, uint32_t gsi, int level)
 		log_error("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-r));
 }
 
-static struct irq_line vm_irq(struct vm *vm, uint32_t gsi)
+struct irq_line vm_irq(struct vm *vm, uint32_t gsi)
 {
 	return (struct irq_line){.set = vm_irq_set, .opaque = vm, .gsi = gsi};
 }

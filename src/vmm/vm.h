@@ -112,6 +112,12 @@ int vm_run(struct vm *vm);
  */
 void vm_request_stop(struct vm *vm, int status, const char *why);
 
+/*
+ * vm_irq - an interrupt line on GSI gsi of vm's in-kernel irqchip
+ * (KVM_IRQ_LINE); every device of the VM gets its lines from here.
+ */
+struct irq_line vm_irq(struct vm *vm, uint32_t gsi);
+
 /* vm_destroy - tear down everything vm_create() built, in reverse. */
 void vm_destroy(struct vm *vm);
 

@@ -10,15 +10,6 @@
 #include "core/log.h"
 #include "vmm/vm.h"
 
-static void vm_pci_irq_set(void *opaque, uint32_t gsi, int level)
-{
-	struct vm *vm = opaque;
-	int r = kvm_irq_line(&vm->kvm, gsi, level);
-
-	if (r)
-		log_error("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-r));
-}
-
 int vm_pci_setup(struct vm_pci *p, struct vm *vm, char *err, size_t errlen)
 {
 	int nr_gsis = kvm_vm_check_extension(&vm->kvm, KVM_CAP_IRQ_ROUTING);
@@ -31,8 +22,7 @@ int vm_pci_setup(struct vm_pci *p, struct vm *vm, char *err, size_t errlen)
 		return r;
 	}
 	p->routing_ready = true;
-	r = pci_host_init(&p->host, &vm->pio, &vm->mmio, &vm->layout,
-			  (struct irq_line){.set = vm_pci_irq_set, .opaque = vm}, &vm->cf9);
+	r = pci_host_init(&p->host, &vm->pio, &vm->mmio, &vm->layout, vm_irq(vm, 0), &vm->cf9);
 	if (r) {
 		snprintf(err, errlen,
 			 "internal error: the PCI configuration ranges (ECAM, ports 0xcf8-0xcff) "

@@ -20,15 +20,6 @@ _Static_assert(ARRAY_SIZE(vm_virtio_gsis) == LAYOUT_VIRTIO_MMIO_SLOTS,
 	       "one GSI per virtio-mmio slot");
 _Static_assert(LAYOUT_VIRTIO_MMIO_SLOTS <= 100, "two-digit DSDT device names");
 
-static void vm_virtio_irq_set(void *opaque, uint32_t gsi, int level)
-{
-	struct vm *vm = opaque;
-	int r = kvm_irq_line(&vm->kvm, gsi, level);
-
-	if (r)
-		log_error("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-r));
-}
-
 static int vm_virtio_ioeventfd(void *opaque, uint64_t addr, uint32_t datamatch, int fd, bool assign)
 {
 	struct vm *vm = opaque;
@@ -56,9 +47,7 @@ int vm_add_virtio_mmio(struct vm_virtio *vv, struct vm *vm, struct virtio_device
 		return -ENOMEM;
 	}
 	base = LAYOUT_VIRTIO_MMIO_BASE + slot * LAYOUT_VIRTIO_MMIO_SLOT_SIZE;
-	virtio_mmio_init(
-	    m, dev, base,
-	    (struct irq_line){.set = vm_virtio_irq_set, .opaque = vm, .gsi = vm_virtio_gsis[slot]});
+	virtio_mmio_init(m, dev, base, vm_irq(vm, vm_virtio_gsis[slot]));
 	vv->mmio[slot] = m;
 	vv->nr_mmio++;
 
