@@ -27,6 +27,8 @@ PACKAGES=(
 	tmux               # drives the interactive demo in tests (send-keys/capture-pane)
 	liburing-dev       # io_uring for disk image I/O (src/backends/block_uring.c)
 	iproute2           # /usr/bin/ip in the nested host: network namespaces (tests/nested)
+	fio                # bench/blk: disk benchmark run inside the guest (bench/initramfs.sh)
+	iperf3             # bench/net: TCP benchmark in the guest and the nested host
 )
 
 missing=()
