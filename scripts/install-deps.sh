@@ -27,6 +27,9 @@ PACKAGES=(
 	tmux               # drives the interactive demo in tests (send-keys/capture-pane)
 	liburing-dev       # io_uring for disk image I/O (src/backends/block_uring.c)
 	iproute2           # /usr/bin/ip in the nested host: network namespaces (tests/nested)
+	libmicrohttpd-dev  # HTTP server of the control API (src/api)
+	libjson-c-dev      # JSON of the control API (src/api)
+	curl               # drives the control API over its UNIX socket in tests (tests/api)
 	fio                # bench/blk: disk benchmark run inside the guest (bench/initramfs.sh)
 	iperf3             # bench/net: TCP benchmark in the guest and the nested host
 )

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli/run.h"
+#include "api/api.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "core/log.h"
@@ -19,6 +20,7 @@
 void cli_run_usage(void)
 {
 	printf("Usage: hearth run --kernel PATH [options]\n"
+	       "       hearth run --api-sock PATH [options]\n"
 	       "\n"
 	       "Boot a Linux guest in the foreground.\n"
 	       "\n"
@@ -58,6 +60,11 @@ void cli_run_usage(void)
 	       "  --shutdown-timeout SECONDS\n"
 	       "                     after SIGTERM presses the power button, how long the guest\n"
 	       "                     has to power off before it is stopped hard (default %u)\n"
+	       "  --api-sock PATH    serve the control API (HTTP, Firecracker-compatible) on a\n"
+	       "                     new UNIX socket (mode 0600, removed at exit); without\n"
+	       "                     --kernel, wait for the VM's configuration and an\n"
+	       "                     InstanceStart action there (devices only as configured:\n"
+	       "                     no entropy device, virtio-mmio, 128 MiB by default)\n"
 	       "  -v, --verbose      more messages (repeat for debug output)\n"
 	       "  -h, --help         this help\n"
 	       "\n"
@@ -109,6 +116,7 @@ enum {
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_TRANSPORT,
+	OPT_API_SOCK,
 };
 
 static const struct option run_options[] = {
@@ -125,6 +133,7 @@ static const struct option run_options[] = {
     {"rng", required_argument, NULL, OPT_RNG},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -170,6 +179,9 @@ int cli_run(int argc, char **argv)
 	char err[512] = "";
 	struct sysinfo si;
 	struct vm *vm;
+	struct api *api = NULL;
+	const char *api_sock = NULL;
+	bool set_memory = false, set_rng = false, set_transport = false;
 	uint64_t v;
 	int opt, verbose = 0, status;
 
@@ -204,6 +216,7 @@ int cli_run(int argc, char **argv)
 				return usage_error("--memory %s is not a multiple of 4 KiB",
 						   optarg);
 			cfg.mem_size = v;
+			set_memory = true;
 			break;
 		case OPT_ID:
 			if (!config_valid_id(optarg))
@@ -243,6 +256,7 @@ int cli_run(int argc, char **argv)
 			cfg.nnics++;
 			break;
 		case OPT_RNG:
+			set_rng = true;
 			if (!strcmp(optarg, "on") || !strcmp(optarg, "off"))
 				cfg.rng = !strcmp(optarg, "on");
 			else
@@ -256,6 +270,7 @@ int cli_run(int argc, char **argv)
 						   optarg);
 			break;
 		case OPT_TRANSPORT:
+			set_transport = true;
 			if (!strcmp(optarg, "pci"))
 				cfg.transport = TRANSPORT_PCI;
 			else if (!strcmp(optarg, "mmio"))
@@ -263,6 +278,9 @@ int cli_run(int argc, char **argv)
 			else
 				return usage_error("--transport takes pci or mmio, not '%s'",
 						   optarg);
+			break;
+		case OPT_API_SOCK:
+			api_sock = optarg;
 			break;
 		case 'v':
 			verbose++;
@@ -278,27 +296,54 @@ int cli_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!cfg.kernel_path)
-		return usage_error("%s", "--kernel PATH is required");
+	if (!cfg.kernel_path && !api_sock)
+		return usage_error("%s", "--kernel PATH (or --api-sock PATH) is required");
 	log_set_level(verbose >= 2 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_WARN);
 
-	status = check_files(&cfg);
-	if (status)
-		return status;
+	if (cfg.kernel_path) {
+		status = check_files(&cfg);
+		if (status)
+			return status;
+	} else {
+		/* Configured through the API: only what it configures, as Firecracker. */
+		cfg.rng = set_rng && cfg.rng;
+		if (!set_transport)
+			cfg.transport = TRANSPORT_MMIO;
+		if (!set_memory)
+			cfg.mem_size = 128 * MiB;
+	}
 	if (sysinfo(&si) == 0 && cfg.mem_size > (uint64_t)si.totalram * si.mem_unit)
 		log_warn("--memory %llu MiB is more than this host's %llu MiB of RAM",
 			 (unsigned long long)(cfg.mem_size / MiB),
 			 (unsigned long long)((uint64_t)si.totalram * si.mem_unit / MiB));
 
-	vm = vm_create(&cfg, err, sizeof(err));
-	if (!vm) {
-		fprintf(stderr, "hearth: %s\n", err);
-		return VM_EXIT_HOST_ERROR;
+	if (api_sock) {
+		api = api_start(api_sock, &cfg, err, sizeof(err));
+		if (!api) {
+			fprintf(stderr, "hearth: %s\n", err);
+			return VM_EXIT_HOST_ERROR;
+		}
 	}
-	fprintf(stderr, "hearth: VM %s: %u vCPU%s, %llu MiB%s\n", cfg.id, cfg.ncpus,
-		cfg.ncpus == 1 ? "" : "s", (unsigned long long)(cfg.mem_size / MiB),
-		isatty(STDIN_FILENO) && cfg.serial == CONSOLE_STDIO ? ", Ctrl-A x quits" : "");
+	if (cfg.kernel_path) {
+		vm = vm_create(&cfg, err, sizeof(err));
+		if (!vm)
+			fprintf(stderr, "hearth: %s\n", err);
+		status = VM_EXIT_HOST_ERROR;
+	} else {
+		vm = api_wait_start(api, &status);
+	}
+	if (!vm) {
+		api_stop(api);
+		return status;
+	}
+	fprintf(stderr, "hearth: VM %s: %u vCPU%s, %llu MiB%s\n", vm->cfg.id, vm->cfg.ncpus,
+		vm->cfg.ncpus == 1 ? "" : "s", (unsigned long long)(vm->cfg.mem_size / MiB),
+		isatty(STDIN_FILENO) && vm->cfg.serial == CONSOLE_STDIO ? ", Ctrl-A x quits" : "");
+	if (api)
+		api_attach(api, vm);
 	status = vm_run(vm);
+	api_detach(api);
 	vm_destroy(vm);
+	api_stop(api);
 	return status;
 }

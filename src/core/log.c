@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static enum log_level max_level = LOG_WARN;
+static int log_fd = -1; /* -1: stderr */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint_fast64_t guest_errors;
 
@@ -25,6 +26,13 @@ void log_set_level(enum log_level level)
 	max_level = level;
 }
 
+void log_set_output(int fd)
+{
+	pthread_mutex_lock(&log_lock);
+	log_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+}
+
 static void log_vprint(const char *prefix, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -35,9 +43,13 @@ static void log_vprint(const char *prefix, const char *fmt, va_list ap)
 		return;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	pthread_mutex_lock(&log_lock);
-	/* \r keeps lines readable when the terminal is in raw mode. */
-	fprintf(stderr, "%s%s\n", line, isatty(STDERR_FILENO) ? "\r" : "");
-	fflush(stderr);
+	if (log_fd >= 0) {
+		dprintf(log_fd, "%s\n", line);
+	} else {
+		/* \r keeps lines readable when the terminal is in raw mode. */
+		fprintf(stderr, "%s%s\n", line, isatty(STDERR_FILENO) ? "\r" : "");
+		fflush(stderr);
+	}
 	pthread_mutex_unlock(&log_lock);
 }
 

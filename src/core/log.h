@@ -11,6 +11,12 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* log_set_level - messages above this level are dropped (default LOG_WARN). */
 void log_set_level(enum log_level level);
 
+/*
+ * log_set_output - write log lines to fd from now on (-1: back to stderr).
+ * The caller keeps fd open for as long as it is in use.
+ */
+void log_set_output(int fd);
+
 /* log_msg - print one line "hearth: LEVEL: msg" to stderr. Thread-safe. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -25,6 +25,12 @@ enum disk_cache {
 	DISK_CACHE_UNSAFE,    /* flush acknowledged without syncing */
 };
 
+enum disk_engine {
+	DISK_ENGINE_AUTO,     /* io_uring when it works, else the thread pool */
+	DISK_ENGINE_IO_URING, /* io_uring or fail */
+	DISK_ENGINE_THREADS,  /* the thread pool */
+};
+
 struct disk_config {
 	char *path;
 	bool readonly;
@@ -33,6 +39,10 @@ struct disk_config {
 	char id[CONFIG_ID_MAX + 1];
 	uint64_t iops; /* operations per second, 0: unlimited */
 	uint64_t bps;  /* bytes per second, 0: unlimited */
+	enum disk_engine engine;
+	/* Finer limits than iops/bps (refill time, one-time burst); used when size != 0. */
+	struct token_bucket_config ops_bucket;
+	struct token_bucket_config bytes_bucket;
 };
 
 enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };

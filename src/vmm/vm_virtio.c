@@ -107,7 +107,9 @@ int vm_virtio_add_disk(struct vm_virtio *vv, struct vm *vm, const struct disk_co
 	struct block_config bc = {
 	    .path = d->path,
 	    .readonly = d->readonly,
-	    .engine = BLOCK_ENGINE_AUTO,
+	    .engine = d->engine == DISK_ENGINE_IO_URING	 ? BLOCK_ENGINE_IO_URING
+		      : d->engine == DISK_ENGINE_THREADS ? BLOCK_ENGINE_THREADS
+							 : BLOCK_ENGINE_AUTO,
 	};
 	struct virtio_blk_params p = {
 	    .config = &bc,
@@ -115,6 +117,8 @@ int vm_virtio_add_disk(struct vm_virtio *vv, struct vm *vm, const struct disk_co
 	    .num_queues = virtio_blk_default_queues(vm->cfg.ncpus),
 	    .iops = d->iops,
 	    .bps = d->bps,
+	    .ops_bucket = d->ops_bucket.size ? &d->ops_bucket : NULL,
+	    .bytes_bucket = d->bytes_bucket.size ? &d->bytes_bucket : NULL,
 	};
 	struct virtio_blk *b;
 	int r;

@@ -1004,6 +1004,15 @@ void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out)
 	virtio_device_unlock(&b->vdev);
 }
 
+void virtio_blk_set_rate_limits(struct virtio_blk *b, const struct token_bucket_config *ops,
+				const struct token_bucket_config *bytes)
+{
+	virtio_device_lock(&b->vdev);
+	rate_limiter_update(&b->rl, ops, bytes);
+	b->rate_limited = !rate_limiter_is_unlimited(&b->rl);
+	virtio_device_unlock(&b->vdev);
+}
+
 int virtio_blk_save(struct virtio_blk *b, struct virtio_blk_state *s)
 {
 	virtio_device_lock(&b->vdev);

@@ -233,6 +233,15 @@ void virtio_blk_drain(struct virtio_blk *b);
 void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out);
 
 /*
+ * virtio_blk_set_rate_limits - replace the operations and bytes buckets at
+ * run time (NULL leaves one alone; size 0 makes it unlimited); a replaced
+ * bucket starts full. Requests already held wait for their timer. Takes
+ * the device lock.
+ */
+void virtio_blk_set_rate_limits(struct virtio_blk *b, const struct token_bucket_config *ops,
+				const struct token_bucket_config *bytes);
+
+/*
  * Saved device-specific state (snapshots, migration), next to the core's
  * (status, features) and each queue's struct vq_state (saved after this,
  * see virtio_blk_save()). Saved only with no request in flight

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* The control API's internals, shared by its server, routes and VMM-side files. */
+#ifndef HEARTH_API_API_PRIV_H
+#define HEARTH_API_API_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/rate_limiter.h"
+#include "vmm/config.h"
+
+enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED, API_STOPPED };
+
+/* What the API thread hands to the VMM thread. */
+enum api_op_kind {
+	API_OP_START,
+	API_OP_CTRL_ALT_DEL,
+	API_OP_FLUSH_METRICS,
+	API_OP_PAUSE,
+	API_OP_RESUME,
+	API_OP_DRIVE_LIMITS,
+};
+
+struct api_op {
+	enum api_op_kind kind;
+	unsigned disk; /* API_OP_DRIVE_LIMITS: index among the VM's disks */
+	struct token_bucket_config ops, bytes;
+	bool has_ops, has_bytes; /* API_OP_DRIVE_LIMITS: which buckets change */
+	bool done;
+	int status;    /* HTTP status of the answer */
+	char msg[512]; /* fault_message when status >= 400 */
+};
+
+#define API_PARTUUID_MAX 64
+
+/* Per-drive settings the VM configuration does not hold. */
+struct api_drive_extra {
+	bool root;
+	char partuuid[API_PARTUUID_MAX + 1];
+	bool has_limits; /* rate_limiter given: the buckets are in the disk_config */
+};
+
+struct api {
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t done;  /* an op finished */
+	enum api_state state;
+
+	/* The configuration so far; its strings point at the copies below. */
+	struct vm_config cfg;
+	char *kernel, *initrd, *boot_args, *serial_path;
+	bool boot_set; /* a kernel is configured */
+	bool track_dirty_pages;
+	struct api_drive_extra drive[CONFIG_MAX_DISKS];
+	char nic_id[CONFIG_MAX_NICS][CONFIG_ID_MAX + 1];
+	bool logger_set, log_show_level, log_show_origin;
+	char *log_path, *log_module;
+	char log_level[16];
+	int log_fd;
+	bool metrics_set, metrics_emit_id;
+	char *metrics_path;
+	int metrics_fd;
+	void *metrics_props; /* json_object of strings, or NULL */
+
+	/* The VM: what it was built from (its strings stay here) and itself. */
+	struct vm_config start_cfg;
+	char *start_cmdline;
+	unsigned start_drive[CONFIG_MAX_DISKS]; /* VM disk i is cfg.disks[start_drive[i]] */
+	struct vm *vm;
+	uint64_t requests, errors;
+
+	/* Handing ops to the VMM thread. */
+	int efd;
+	struct api_op *op;
+
+	/* The server. */
+	char *path;
+	int listen_fd;
+	void *mhd; /* struct MHD_Daemon */
+};
+
+/*
+ * api_route - answer one request (api->lock held): method and url as
+ * received, body[0, len) NUL-terminated. Returns the HTTP status and sets
+ * *out to a malloc'd JSON body, or NULL for none (204).
+ */
+int api_route(struct api *api, const char *method, const char *url, const char *body, size_t len,
+	      char **out);
+
+/*
+ * api_submit - hand op to the VMM thread and wait for it to finish
+ * (api->lock held; it is released while waiting). When the VM is gone,
+ * op is answered with 400 at once.
+ */
+void api_submit(struct api *api, struct api_op *op);
+
+/* api_run_op - carry out op on the VMM thread (api->lock held). */
+void api_run_op(struct api *api, struct api_op *op);
+
+/*
+ * api_write_metrics - append one JSON line of counters to the metrics
+ * file (api->lock held, VMM thread or no VM). Returns 0 or -errno.
+ */
+int api_write_metrics(struct api *api);
+
+/*
+ * api_fault - set op's answer to status with a printf-style fault_message.
+ */
+void api_fault(struct api_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
