@@ -76,6 +76,9 @@ if [ $nested = 1 ]; then
 	results=$(mktemp)
 	tests/nested/run.sh 2>&1 | tee "$results"
 	rc=${PIPESTATUS[0]}
+	# The durability test kills the nested host from outside: its own run.
+	tests/nested/durability.sh 2>&1 | tee -a "$results"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 	n_pass=$(grep -c '^PASS ' "$results")
 	n_fail=$(grep -c '^FAIL ' "$results")
 	n_skip=$(grep -c '^SKIP ' "$results")

@@ -25,8 +25,10 @@
 # HEARTH_L1_APPEND adds to its kernel command line; HEARTH_L1_ACCEL and
 # HEARTH_L1_CPU replace "tcg,thread=multi" and "max";
 # HEARTH_BIN (default build/hearth); HEARTH_L1_SMP (default 2);
+# HEARTH_L1_BENCH=1 adds guest/out/bench-initramfs.cpio.gz and iperf3;
 # HEARTH_L1_DEBUG=1 shows L1's kernel messages; HEARTH_L1_VMLINUX=1 adds
-# guest/out/vmlinux to L1 (PVH tests).
+# guest/out/vmlinux to L1 (PVH tests); HEARTH_L1_DISKS (host files, raw)
+# become L1's /dev/vda, /dev/vdb... QEMU's process id is in $L1_RUN/qemu.pid.
 
 NESTED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HEARTH_ROOT=$(cd "$NESTED_DIR/../.." && pwd)
@@ -43,6 +45,12 @@ L1_MODULES=(
 	arch/x86/kvm/kvm-amd.ko
 	drivers/net/tun.ko
 	drivers/net/veth.ko
+	drivers/virtio/virtio_ring.ko
+	drivers/virtio/virtio.ko
+	drivers/virtio/virtio_pci_modern_dev.ko
+	drivers/virtio/virtio_pci_legacy_dev.ko
+	drivers/virtio/virtio_pci.ko
+	drivers/block/virtio_blk.ko
 )
 
 # Data files QEMU's microvm and PVH loading need (from /usr/share/qemu).
@@ -172,7 +180,17 @@ l1_run() {
 	[ -n "${HEARTH_L1_DEBUG:-}" ] || append="$append loglevel=1"
 	local qemu=(qemu-system-x86_64 -accel "${HEARTH_L1_ACCEL:-tcg,thread=multi}" -cpu "${HEARTH_L1_CPU:-max}" -smp "${HEARTH_L1_SMP:-2}"
 		-m "$mem" -nodefaults -no-user-config -display none -no-reboot -nic none
-		-kernel "$GUEST_OUT/vmlinuz" -initrd "$run/l1.cpio")
+		-kernel "$GUEST_OUT/vmlinuz" -initrd "$run/l1.cpio" -pidfile "$run/qemu.pid")
+	# HEARTH_L1_DISKS: host files L1 sees as /dev/vda, /dev/vdb... (raw,
+	# virtio-blk), with the host's page cache bypassed where the file
+	# system allows O_DIRECT (HEARTH_L1_DISK_CACHE overrides).
+	local disk n=0 cache
+	for disk in ${HEARTH_L1_DISKS:-}; do
+		cache=${HEARTH_L1_DISK_CACHE:-none}
+		qemu+=(-drive "file=$disk,format=raw,if=none,id=l1disk$n,cache=$cache"
+			-device "virtio-blk-pci,drive=l1disk$n")
+		n=$((n + 1))
+	done
 	if [ "$mode" = interactive ]; then
 		if [ -t 0 ] && read -r rows cols < <(stty size 2>/dev/null); then
 			append="$append hearth.rows=$rows hearth.cols=$cols"

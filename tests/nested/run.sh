@@ -9,7 +9,9 @@
 #     (QEMU TCG with AMD SVM, see tests/nested/l1.sh). Should the nested host
 #     crash or hang (it is test equipment: TCG's SVM is not flawless), the
 #     cases not finished go on in a new boot; a case during which it crashes
-#     twice fails (HEARTH_L1_RETRIES more boots at most, default 3).
+#     twice fails (HEARTH_L1_RETRIES more boots at most, default 3). A case
+#     failed by a guest's triple fault runs again in the same boot, at most
+#     HEARTH_TF_RETRIES (default 2) more times (runner.sh says why).
 # Prints `PASS name`, `FAIL name: reason`, `SKIP name: reason`, a summary
 # line, and exits 0 when no case failed.
 #
@@ -58,13 +60,14 @@ fi
 # One boot of the nested host running the named cases. Shows their results;
 # the console is left in $L1_RUN/console.log.
 l1_boot_cases() {
-	local mem=0 total=0 vmlinux= name f m t cmd
+	local mem=0 total=0 longest=0 vmlinux= name f m t cmd
 	for name in "$@"; do
 		f=$here/cases/$name.sh
 		m=$(sed -n 's/^# l1-memory-mib: *//p' "$f" | head -n1)
 		t=$(sed -n 's/^# timeout: *//p' "$f" | head -n1)
 		[ "${m:-768}" -gt "$mem" ] && mem=${m:-768}
 		total=$((total + ${t:-180}))
+		[ "${t:-180}" -gt "$longest" ] && longest=${t:-180}
 		grep -q GUEST_VMLINUX "$f" && vmlinux=1
 	done
 	# L1's own needs: its kernel, the initramfs (about 100 MiB, held twice
@@ -73,14 +76,16 @@ l1_boot_cases() {
 	[ -n "$vmlinux" ] && mem=$((mem + 128))
 	cmd=$(mktemp)
 	{
-		echo "export HEARTH_VMM='$HEARTH_VMM' HEARTH_NESTED=1"
+		echo "export HEARTH_VMM='$HEARTH_VMM' HEARTH_NESTED=1 HEARTH_TF_RETRIES='${HEARTH_TF_RETRIES:-2}'"
 		echo "exec sh /hearth/tests/nested/runner.sh $*"
 	} >"$cmd"
 	echo "nested: $HEARTH_VMM in the nested test host (QEMU TCG + SVM, ${mem} MiB)," \
 		"$# case(s)"
-	# Show results and failure details; kernel messages stay in the log.
-	L1_QUIET=1 HEARTH_L1_VMLINUX=$vmlinux L1_TIMEOUT=$((total + 120)) l1_run "$mem" batch "$cmd" |
-		grep --line-buffered -E '^(PASS|FAIL|SKIP) |^    '
+	# Time for every case, the retries of the longest and L1's own boot.
+	total=$((total + longest * ${HEARTH_TF_RETRIES:-2} + 120))
+	# Show results, retries and failure details; kernel messages stay in the log.
+	L1_QUIET=1 HEARTH_L1_VMLINUX=$vmlinux L1_TIMEOUT=$total l1_run "$mem" batch "$cmd" |
+		grep --line-buffered -E '^(PASS|FAIL|SKIP|RETRY) |^    '
 	rm -f "$cmd"
 }
 
@@ -149,6 +154,9 @@ for line in "${results[@]}"; do
 	SKIP*) skipped=$((skipped + 1)) ;;
 	esac
 done
+retries=$(cat "$L1_RUN"/console-*.log 2>/dev/null | grep -c '^RETRY ')
+[ "$retries" -eq 0 ] ||
+	echo "nested: $retries retry(ies) after a guest's triple fault in the nested host (RETRY lines above)"
 if [ "$failed" -eq 0 ]; then
 	rm -rf "$L1_RUN"
 else
