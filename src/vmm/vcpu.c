@@ -70,6 +70,11 @@ int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 		return 0;
 	case KVM_EXIT_SHUTDOWN:
 		log_error("vCPU %u: the guest triple-faulted (KVM_EXIT_SHUTDOWN)", vcpu->index);
+		/* SVM leaves the VMCB undefined on shutdown; KVM INITs the vCPU. */
+		if (vcpu->vm && strcmp(vcpu->vm->cpu.vendor, "AuthenticAMD") == 0)
+			log_error("vCPU %u: on AMD hosts KVM resets a vCPU that shuts down: the "
+				  "registers below are its reset state, not where it faulted",
+				  vcpu->index);
 		return VM_EXIT_TRIPLE_FAULT;
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
