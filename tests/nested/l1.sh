@@ -153,6 +153,11 @@ l1_payload() {
 	if [ -n "${HEARTH_L1_VMLINUX:-}" ] && [ -s "$GUEST_OUT/vmlinux" ]; then
 		cp "$GUEST_OUT/vmlinux" "$stage/hearth/guest/out/"
 	fi
+	# bench/blk, bench/net: their guest (bench/initramfs.sh) and L1's iperf3.
+	if [ -n "${HEARTH_L1_BENCH:-}" ]; then
+		cp "$GUEST_OUT/bench-initramfs.cpio.gz" "$stage/hearth/guest/out/"
+		l1_add_elf "$stage" /usr/bin/iperf3 /usr/bin/iperf3
+	fi
 	if [ -x "$HEARTH_BIN" ]; then
 		l1_add_elf "$stage" "$HEARTH_BIN" /hearth/build/hearth
 	elif [ "$HEARTH_VMM" = hearth ]; then
