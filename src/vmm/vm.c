@@ -52,8 +52,119 @@ void vm_request_stop(struct vm *vm, int status, const char *why)
 				pthread_kill(v->thread, VM_KICK_SIGNAL);
 		}
 		eventfd_signal(vm->stop_fd);
+		/* Parked vCPU threads leave too. */
+		pthread_mutex_lock(&vm->pause_lock);
+		pthread_cond_broadcast(&vm->pause_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+/* ---- pausing ------------------------------------------------------------- */
+
+void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	int r;
+
+	/*
+	 * KVM finishes an instruction that exited to user space (port input,
+	 * MMIO read) only at the next KVM_RUN; with immediate_exit set, that
+	 * KVM_RUN finishes it and returns EINTR without running guest code. An
+	 * access KVM splits in parts may exit once more first.
+	 */
+	v->run->immediate_exit = 1;
+	for (;;) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno != EINTR && errno != EAGAIN) {
+				log_error("vCPU %u: KVM_RUN failed: %s", v->index, strerror(errno));
+				vm_request_stop(vm, VM_EXIT_HOST_ERROR, "KVM_RUN failed");
+			}
+			break;
+		}
+		r = vcpu_handle_exit(v, v->run);
+		if (r > 0) {
+			vm_request_stop(vm, r, "the guest stopped with an error");
+			break;
+		}
+	}
+	v->run->immediate_exit = 0;
+	/* EINVAL: the guest has no kvmclock. */
+	if (ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", v->index, strerror(errno));
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+	unsigned started = 0;
+	bool stopping;
+
+	if (atomic_load(&vm->stopping))
+		return -ESHUTDOWN;
+	if (vm->paused)
+		return 0;
+	atomic_store(&vm->pause_requested, true);
+	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->thread_started)
+			continue;
+		started++;
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, VM_KICK_SIGNAL);
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < started && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	stopping = atomic_load(&vm->stopping);
+	if (stopping)
+		atomic_store(&vm->pause_requested, false);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (stopping)
+		return -ESHUTDOWN;
+
+	/* No vCPU submits anything now: let the disks finish what they have. */
+	for (unsigned i = 0; i < vm->virtio.nr_blk; i++)
+		virtio_blk_drain(vm->virtio.blk[i]);
+	vm->paused = true;
+	log_info("paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (!vm->paused)
+		return 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_requested, false);
+	vm->paused = false;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	log_info("resumed");
+	return 0;
+}
+
+bool vm_is_paused(const struct vm *vm)
+{
+	return vm->paused;
+}
+
+bool vm_vcpus_stopped(const struct vm *vm)
+{
+	if (vm->paused)
+		return true;
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++)
+		if (vm->vcpus[i].thread_started)
+			return false;
+	return true;
 }
 
 /* ---- device callbacks ---------------------------------------------------- */
@@ -390,6 +501,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->signal_fd = vm->shutdown_timer_fd = vm->rtc_timer_fd = vm->console_fd = -1;
 	vm->loop.epfd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -460,7 +573,13 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&vm->stopping)) {
-		int r = ioctl(v->fd, KVM_RUN, 0);
+		int r;
+
+		if (atomic_load(&vm->pause_requested)) {
+			vcpu_park(v);
+			continue;
+		}
+		r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
@@ -574,7 +693,10 @@ static void on_signal(void *opaque, uint32_t events)
 
 	(void)events;
 	while (read(vm->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (!vm->power_pressed) {
+		if (vm->paused) {
+			/* A paused guest cannot answer the power button. */
+			vm_request_stop(vm, VM_EXIT_OK, "a signal while paused");
+		} else if (!vm->power_pressed) {
 			struct itimerspec its = {.it_value.tv_sec = vm->cfg.shutdown_timeout_s};
 			vm->power_pressed = true;
 			log_info("signal %u: pressing the power button", si.ssi_signo);
@@ -789,5 +911,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->rtc_timer_fd);
 	event_loop_destroy(&vm->loop);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	free(vm);
 }

@@ -85,6 +85,13 @@ struct vm {
 	int rtc_timer_fd;      /* the RTC's next interrupt */
 	bool power_pressed;
 
+	/* Pausing: vm_pause() and vm_resume(); parked vCPU threads wait on pause_cond. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested; /* vCPU threads park before their next KVM_RUN */
+	unsigned parked;	     /* vCPU threads parked now (pause_lock) */
+	bool paused;		     /* vm_pause() succeeded and no vm_resume() since */
+
 	struct event_loop loop; /* device events, run by vm_run() */
 	int console_fd;		/* console input, -1 when none */
 	bool console_polled;
@@ -111,6 +118,46 @@ int vm_run(struct vm *vm);
  * safe from any thread. why is logged at info level.
  */
 void vm_request_stop(struct vm *vm, int status, const char *why);
+
+/*
+ * vm_pause - stop every vCPU at a consistent point and wait until all are
+ * parked. Each vCPU thread is kicked out of KVM_RUN (kvm_run->immediate_exit
+ * and a signal), enters KVM_RUN once more with immediate_exit set so that KVM
+ * completes the instruction behind its last exit (port input, MMIO read)
+ * without running guest code, signals KVM_KVMCLOCK_CTRL (so that a guest
+ * using kvmclock does not take the pause for a lockup) and parks. Then the
+ * disk requests in flight are completed. Devices stay live on the event loop
+ * (network input, timers may still interrupt the guest); no guest code
+ * runs. vCPU threads started later park before their first KVM_RUN. Call
+ * it from the VM's event-loop thread (or before vm_run()). Returns 0 (at once
+ * when already paused), or -ESHUTDOWN when the VM is stopping; a stop request
+ * made while paused still ends vm_run().
+ */
+int vm_pause(struct vm *vm);
+
+/*
+ * vm_resume - let the parked vCPUs enter KVM_RUN again. Call it from the
+ * VM's event-loop thread. Returns 0 (also when the VM is not paused).
+ */
+int vm_resume(struct vm *vm);
+
+/* vm_is_paused - whether vm_pause() succeeded and vm_resume() was not called since. */
+bool vm_is_paused(const struct vm *vm);
+
+/*
+ * vm_vcpus_stopped - whether no vCPU can run guest code now: the VM is
+ * paused, or its vCPU threads are not running (before vm_run() starts them
+ * or after it returned). Saving or restoring vCPU and irqchip state needs
+ * this. Call it from the VM's event-loop thread.
+ */
+bool vm_vcpus_stopped(const struct vm *vm);
+
+/*
+ * vcpu_park - on vCPU v's own thread, when vm->pause_requested is set:
+ * complete the last exit, signal KVM_KVMCLOCK_CTRL and wait until the VM is
+ * resumed or stopping (see vm_pause()).
+ */
+void vcpu_park(struct vcpu *v);
 
 /*
  * vm_irq - an interrupt line on GSI gsi of vm's in-kernel irqchip
