@@ -297,7 +297,7 @@ int cli_run(int argc, char **argv)
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!cfg.kernel_path && !api_sock)
-		return usage_error("%s", "--kernel PATH (or --api-sock PATH) is required");
+		return usage_error("%s", "--kernel PATH is required (or --api-sock PATH)");
 	log_set_level(verbose >= 2 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_WARN);
 
 	if (cfg.kernel_path) {
