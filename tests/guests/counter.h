@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by tests/guests/counter.S and the tests that watch it. */
+#ifndef HEARTH_TESTS_GUESTS_COUNTER_H
+#define HEARTH_TESTS_GUESTS_COUNTER_H
+
+/* Guest-physical address of the counter (a 64-bit little-endian word). */
+#define COUNTER_GPA 0x3000000
+
+/* The counter's low bits are all zero every 2^COUNTER_DOT_SHIFT steps: a '.' on COM1. */
+#define COUNTER_DOT_SHIFT 14
+
+#endif
