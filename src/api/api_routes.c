@@ -903,6 +903,8 @@ static int open_output(struct answer *a, const char *name, const char *path)
 	if (jpath(a, path, name))
 		return -1;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0 && errno == ENXIO) /* a named pipe nobody reads yet: hold it open */
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		fail(a, "%s %.256s: %s", name, path, strerror(errno));
 	return fd;
