@@ -320,6 +320,15 @@ static int get_machine(struct api *api, const char *id, json_object *body, struc
 	return 0;
 }
 
+/* A drive's id: its own, or "driveN" for a --disk given without id=. */
+static void drive_name(const struct api *api, unsigned i, char name[CONFIG_ID_MAX + 16])
+{
+	if (api->cfg.disks[i].id[0])
+		snprintf(name, CONFIG_ID_MAX + 16, "%s", api->cfg.disks[i].id);
+	else
+		snprintf(name, CONFIG_ID_MAX + 16, "drive%u", i);
+}
+
 static json_object *drive_json(struct api *api, unsigned i)
 {
 	const struct disk_config *d = &api->cfg.disks[i];
@@ -328,10 +337,7 @@ static json_object *drive_json(struct api *api, unsigned i)
 	struct token_bucket_config ops = {d->iops, 0, d->iops ? 1000 : 0};
 	struct token_bucket_config bw = {d->bps, 0, d->bps ? 1000 : 0};
 
-	if (d->id[0])
-		snprintf(id, sizeof(id), "%s", d->id);
-	else
-		snprintf(id, sizeof(id), "drive%u", i);
+	drive_name(api, i, id);
 	jadd_str(o, "drive_id", id);
 	if (api->drive[i].partuuid[0])
 		jadd_str(o, "partuuid", api->drive[i].partuuid);
@@ -346,7 +352,8 @@ static json_object *drive_json(struct api *api, unsigned i)
 	rl = limiter_json(&bw, &ops);
 	if (rl)
 		json_object_object_add(o, "rate_limiter", rl);
-	jadd_str(o, "io_engine", d->engine == DISK_ENGINE_IO_URING ? "Async" : "Sync");
+	/* The command line's default picks io_uring where it works. */
+	jadd_str(o, "io_engine", d->engine == DISK_ENGINE_THREADS ? "Sync" : "Async");
 	return o;
 }
 
@@ -595,9 +602,13 @@ static const char *const io_engines[] = {"Sync", "Async", NULL};
 
 static int find_drive(struct api *api, const char *id)
 {
-	for (unsigned i = 0; i < api->cfg.ndisks; i++)
-		if (!strcmp(api->cfg.disks[i].id, id))
+	char name[CONFIG_ID_MAX + 16];
+
+	for (unsigned i = 0; i < api->cfg.ndisks; i++) {
+		drive_name(api, i, name);
+		if (!strcmp(name, id))
 			return (int)i;
+	}
 	return -1;
 }
 
@@ -916,7 +927,7 @@ static int put_logger(struct api *api, const char *id, json_object *body, struct
 						LOG_DEBUG, LOG_DEBUG, LOG_ERROR};
 	const char *path, *module;
 	char *path_copy = NULL, *module_copy = NULL;
-	int k = 1, fd = -1;
+	int k = 2, fd = -1; /* Info, the default */
 
 	(void)id;
 	if (api->state != API_NOT_STARTED)

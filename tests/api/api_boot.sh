@@ -2,10 +2,10 @@
 # A VM configured and started through the control API alone, on the local
 # /dev/kvm: `hearth run --api-sock` waits, curl configures it over the UNIX
 # socket, InstanceStart boots it; configuration after the start is refused.
-# Usage: api_boot.sh HEARTH HELLO_GUEST ECHO_GUEST
+# Usage: api_boot.sh HEARTH HELLO_GUEST ECHO_GUEST KBD_GUEST
 # Exit 0 on success, 1 on failure, 77 (skip) when /dev/kvm cannot be used.
 set -u
-hearth=$1 hello=$2 echo_guest=$3
+hearth=$1 hello=$2 echo_guest=$3 kbd_guest=$4
 
 if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	echo "SKIP: /dev/kvm is missing or not accessible"
@@ -48,10 +48,11 @@ expect() {
 	fi
 }
 
-# Waits (bounded) until hearth listens on the socket, or fails if it died.
+# Waits (bounded) until hearth answers on the socket, or fails if it died.
 wait_socket() {
 	for _ in $(seq 400); do
-		[ -S "$sock" ] && return 0
+		[ -S "$sock" ] && curl -s -o /dev/null --max-time 5 --unix-socket "$sock" \
+			http://localhost/version && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.025
 	done
@@ -116,6 +117,11 @@ wait_socket
 expect 204 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 32}'
 expect 204 PUT /boot-source "{\"kernel_image_path\": \"$echo_guest\"}"
 expect 204 PUT /metrics "{\"metrics_path\": \"$dir/metrics\"}"
+truncate -s 1M "$dir/disk.img"
+expect 204 PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$dir/disk.img\",
+	\"is_root_device\": true, \"io_engine\": \"Sync\",
+	\"rate_limiter\": {\"ops\": {\"size\": 100, \"refill_time\": 1000}}}"
+expect 400 PATCH /drives/scratch '{"drive_id": "scratch"}' # before the start
 expect 204 PUT /actions '{"action_type": "InstanceStart"}'
 expect 200 GET /
 grep -q '"state":"Running"' <<<"$body" || fail "GET / after start: not Running"
@@ -126,6 +132,15 @@ expect 400 PUT /drives/d1 "{\"drive_id\": \"d1\", \"path_on_host\": \"$hello\", 
 expect 400 PUT /entropy '{}'
 expect 200 GET /machine-config
 grep -q '"mem_size_mib":32' <<<"$body" || fail "machine-config changed after a refused PUT"
+expect 204 PATCH /drives/scratch '{"drive_id": "scratch",
+	"rate_limiter": {"bandwidth": {"size": 4096, "refill_time": 10, "one_time_burst": 1}}}'
+expect 400 PATCH /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$hello\"}"
+expect 400 PATCH /drives/nothere '{"drive_id": "nothere"}'
+expect 200 GET /vm/config
+grep -q '"bandwidth":{"size":4096,"one_time_burst":1,"refill_time":10}' <<<"$body" ||
+	fail "vm/config: the drive's new bandwidth bucket is missing"
+grep -q '"ops":{"size":100,' <<<"$body" || fail "vm/config: the drive's ops bucket is gone"
+grep -q '"boot_args":"console=ttyS0"' <<<"$body" || fail "vm/config: boot_args changed"
 expect 204 PATCH /vm '{"state": "Paused"}'
 expect 200 GET /
 grep -q '"state":"Paused"' <<<"$body" || fail "GET / after pause: not Paused"
@@ -134,6 +149,7 @@ expect 200 GET /
 grep -q '"state":"Running"' <<<"$body" || fail "GET / after resume: not Running"
 expect 204 PUT /actions '{"action_type": "FlushMetrics"}'
 grep -q '"exits_to_vmm"' "$dir/metrics" || fail "no vCPU counters in the metrics: $(cat "$dir/metrics")"
+grep -q '"block":{"scratch":{' "$dir/metrics" || fail "no drive counters in the metrics"
 printf 'api-xyz q' >&7
 exec 7>&-
 wait_exit
@@ -158,6 +174,22 @@ kill -TERM "$pid"
 wait_exit
 [ "$status" = 0 ] || fail "SIGTERM while waiting: exit $status, expected 0"
 [ -e "$sock" ] && fail "the socket was not removed after SIGTERM"
+
+echo "=== 4. SendCtrlAltDel reaches the guest through the i8042 keyboard"
+"$hearth" run --api-sock "$sock" </dev/null >"$dir/out" 2>"$dir/err" &
+pid=$!
+wait_socket
+expect 400 PUT /actions '{"action_type": "SendCtrlAltDel"}' # not running yet
+expect 204 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 32}'
+expect 204 PUT /boot-source "{\"kernel_image_path\": \"$kbd_guest\"}"
+expect 204 PUT /actions '{"action_type": "InstanceStart"}'
+expect 204 PUT /actions '{"action_type": "SendCtrlAltDel"}'
+wait_exit
+echo "--- exit status $status; guest output:"
+cat "$dir/out"
+[ "$status" = 0 ] || fail "hearth exited $status after Ctrl-Alt-Del, expected 0"
+# Set 1 (the controller translates): Ctrl, Alt, Del pressed, then released.
+grep -q "1d 38 e0 53 e0 d3 b8 9d" "$dir/out" || fail "the guest did not read Ctrl-Alt-Del"
 
 if [ $failures -gt 0 ]; then
 	echo "--- hearth stderr:"
