@@ -407,7 +407,9 @@ struct vm *api_wait_start(struct api *api, int *status)
 	}
 	close(sfd);
 restore:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* With a VM, the signals stay blocked: its signalfd (vm_run()) takes them. */
+	if (!vm)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return vm;
 }
 
