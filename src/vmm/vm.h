@@ -126,12 +126,14 @@ void vm_request_stop(struct vm *vm, int status, const char *why);
  * completes the instruction behind its last exit (port input, MMIO read)
  * without running guest code, signals KVM_KVMCLOCK_CTRL (so that a guest
  * using kvmclock does not take the pause for a lockup) and parks. Then the
- * disk requests in flight are completed. Devices stay live on the event loop
- * (network input, timers may still interrupt the guest); no guest code
- * runs. vCPU threads started later park before their first KVM_RUN. Call
- * it from the VM's event-loop thread (or before vm_run()). Returns 0 (at once
- * when already paused), or -ESHUTDOWN when the VM is stopping; a stop request
- * made while paused still ends vm_run().
+ * disks start what the guest queued before the pause (but what their rate
+ * limiters hold) and complete every request: none is in flight on return.
+ * Devices stay live on the event loop (network input, timers may still
+ * interrupt the guest); no guest code runs. vCPU threads started later park
+ * before their first KVM_RUN. Call it from the VM's event-loop thread (or
+ * before vm_run()). Returns 0 (at once when already paused), or -ESHUTDOWN
+ * when the VM is stopping; a stop request made while paused still ends
+ * vm_run().
  */
 int vm_pause(struct vm *vm);
 

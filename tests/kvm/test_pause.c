@@ -6,7 +6,11 @@
  * test drives it from the VM's event-loop thread, as the API does, through
  * an eventfd registered on the VM's loop.
  *
- * Usage: test_pause GUEST_BZIMAGE. Exits 77 (skip) without a usable /dev/kvm.
+ * The disk cases run tests/guests/blk_poll.S in its bench mode (4 KiB reads
+ * one at a time over virtio-mmio) and pause it again and again mid-I/O.
+ *
+ * Usage: test_pause COUNTER_BZIMAGE BLK_POLL_BZIMAGE. Exits 77 (skip)
+ * without a usable /dev/kvm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +44,12 @@
 #define MSR_IA32_TSC 0x10
 #define REWIND_STEP  (1ULL << 40) /* added to the guest's %rbx through a restore */
 
-static const char *guest_path;
+/* blk_poll's driver-side available index (V_AVAIL in tests/guests/blk_poll.S). */
+#define BLK_POLL_V_AVAIL 0x303100
+#define BLK_POLL_READS	 3000	   /* reads of its bench run */
+#define DISK_BYTES	 (2 << 20) /* its reads reach sector 2071 */
+
+static const char *counter_guest, *blk_guest;
 
 struct harness {
 	struct vm *vm;
@@ -54,6 +63,9 @@ struct harness {
 	int result;
 	unsigned parked; /* vm->parked when cmd_pause returned */
 	char serial_path[64];
+	char disk_path[64];  /* "" without a disk */
+	uint64_t watch_gpa;  /* the word counter() reads */
+	unsigned watch_size; /* its size: 8 or 2 bytes */
 	struct vcpu_state *vs[NCPUS];
 	struct irqchip_state is;
 };
@@ -93,12 +105,15 @@ static void let_time_pass(unsigned ms)
 	close(fd);
 }
 
+/* The guest's progress word: its counter, or blk_poll's request count. */
 static uint64_t counter(struct harness *h)
 {
-	uint64_t *p = gm_ptr(&h->vm->mem, COUNTER_GPA, sizeof(uint64_t));
+	void *p = gm_ptr(&h->vm->mem, h->watch_gpa, h->watch_size);
 
 	assert_non_null(p);
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	if (h->watch_size == sizeof(uint16_t))
+		return __atomic_load_n((uint16_t *)p, __ATOMIC_RELAXED);
+	return __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED);
 }
 
 /*
@@ -169,7 +184,29 @@ static void *runner(void *arg)
 	return NULL;
 }
 
-static void harness_create(struct harness *h)
+/*
+ * A 2 MiB image for blk_poll's bench run: sector 0 holds "BLKBENCH" and the
+ * number of reads.
+ */
+static void make_bench_disk(struct harness *h)
+{
+	uint8_t *img = calloc(1, DISK_BYTES);
+	uint64_t n = BLK_POLL_READS;
+	int fd;
+
+	assert_non_null(img);
+	memcpy(img, "BLKBENCH", 8);
+	memcpy(img + 8, &n, sizeof(n));
+	snprintf(h->disk_path, sizeof(h->disk_path), "/tmp/hearth-test-pause-disk-XXXXXX");
+	fd = mkstemp(h->disk_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, DISK_BYTES), DISK_BYTES);
+	close(fd);
+	free(img);
+}
+
+/* A VM on the counting guest, or (engine >= 0) on blk_poll with a disk on that engine. */
+static void harness_create(struct harness *h, int engine)
 {
 	struct vm_config cfg;
 	char err[256] = "";
@@ -182,7 +219,19 @@ static void harness_create(struct harness *h)
 	close(fd);
 
 	config_init_defaults(&cfg);
-	cfg.kernel_path = guest_path;
+	cfg.kernel_path = counter_guest;
+	h->watch_gpa = COUNTER_GPA;
+	h->watch_size = sizeof(uint64_t);
+	if (engine >= 0) {
+		make_bench_disk(h);
+		cfg.kernel_path = blk_guest;
+		cfg.transport = TRANSPORT_MMIO;
+		cfg.ndisks = 1;
+		cfg.disks[0].path = h->disk_path;
+		cfg.disks[0].engine = (enum disk_engine)engine;
+		h->watch_gpa = BLK_POLL_V_AVAIL;
+		h->watch_size = sizeof(uint16_t);
+	}
 	cfg.cmdline = "";
 	cfg.mem_size = 64 * MiB;
 	cfg.ncpus = NCPUS;
@@ -234,6 +283,8 @@ static void harness_destroy(struct harness *h)
 	for (unsigned i = 0; i < NCPUS; i++)
 		free(h->vs[i]);
 	unlink(h->serial_path);
+	if (h->disk_path[0])
+		unlink(h->disk_path);
 }
 
 /* Whether the guest's serial output contains s. */
@@ -252,7 +303,21 @@ static bool serial_has(struct harness *h, const char *s)
 
 static int setup(void **state)
 {
-	harness_create(&the_harness);
+	harness_create(&the_harness, -1);
+	*state = &the_harness;
+	return 0;
+}
+
+static int setup_disk_uring(void **state)
+{
+	harness_create(&the_harness, DISK_ENGINE_IO_URING);
+	*state = &the_harness;
+	return 0;
+}
+
+static int setup_disk_threads(void **state)
+{
+	harness_create(&the_harness, DISK_ENGINE_THREADS);
 	*state = &the_harness;
 	return 0;
 }
@@ -284,6 +349,14 @@ static int cmd_quit(struct harness *h)
 {
 	vm_request_stop(h->vm, VM_EXIT_OK, "quit from the console");
 	return 0;
+}
+
+/* Whether a disk request is in flight: virtio_blk_save() refuses then. */
+static int cmd_disk_busy(struct harness *h)
+{
+	struct virtio_blk_state st;
+
+	return virtio_blk_save(h->vm->virtio.blk[0], &st) == -EBUSY;
 }
 
 static int cmd_save(struct harness *h)
@@ -490,6 +563,39 @@ static void test_state_round_trip(void **state)
 		free(saved[i]);
 }
 
+/*
+ * Pauses in the middle of the guest's disk reads: once paused, no request
+ * is in flight and the guest makes no progress; it finishes its reads
+ * correctly after the last resume.
+ */
+static void test_pause_during_disk_io(void **state)
+{
+	struct harness *h = *state;
+	uint64_t a;
+
+	harness_start(h);
+	a = wait_counter(h, differs, 0);
+	for (int i = 0; i < 20; i++) {
+		int r = on_loop(h, cmd_pause);
+
+		if (r == -ESHUTDOWN)
+			break; /* the guest finished its reads first */
+		assert_int_equal(r, 0);
+		assert_int_equal(on_loop(h, cmd_disk_busy), 0);
+		a = counter(h);
+		let_time_pass(5);
+		assert_int_equal(counter(h), a);
+		assert_int_equal(on_loop(h, cmd_disk_busy), 0);
+		assert_int_equal(on_loop(h, cmd_resume), 0);
+		if (atomic_load(&h->vm->stopping))
+			break;
+		wait_counter(h, differs, a);
+	}
+	assert_int_equal(harness_wait(h), VM_EXIT_OK); /* the guest resets when done */
+	assert_true(serial_has(h, "BENCH-END"));
+	assert_true(serial_has(h, "BLK-OK"));
+}
+
 /* A quit (Ctrl-A x) while paused ends vm_run() at once. */
 static void test_quit_while_paused(void **state)
 {
@@ -527,15 +633,19 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_while_paused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_while_paused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_during_disk_io, setup_disk_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_during_disk_io, setup_disk_threads,
+					    teardown),
 	};
 	sigset_t sigs;
 	int fd;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s GUEST_BZIMAGE\n", argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s COUNTER_BZIMAGE BLK_POLL_BZIMAGE\n", argv[0]);
 		return 2;
 	}
-	guest_path = argv[1];
+	counter_guest = argv[1];
+	blk_guest = argv[2];
 	fd = open(getenv("HEARTH_KVM_DEVICE") ? getenv("HEARTH_KVM_DEVICE") : "/dev/kvm",
 		  O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
