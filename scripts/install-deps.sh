@@ -30,6 +30,8 @@ PACKAGES=(
 	libmicrohttpd-dev  # HTTP server of the control API (src/api)
 	libjson-c-dev      # JSON of the control API (src/api)
 	curl               # drives the control API over its UNIX socket in tests (tests/api)
+	python3-yaml       # reads the API description in the contract test (tests/api)
+	python3-jsonschema # validates API bodies against it (tests/api)
 	fio                # bench/blk: disk benchmark run inside the guest (bench/initramfs.sh)
 	iperf3             # bench/net: TCP benchmark in the guest and the nested host
 )

@@ -52,9 +52,10 @@ def request(sock, method, path, body=None):
 
 
 def raw(sock, data):
-    """Sends raw bytes; returns what came back (possibly nothing)."""
+    """Sends raw bytes; returns what came back (possibly nothing: the server
+    may keep a connection it cannot parse until its own timeout)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(20)
+    s.settimeout(2)
     s.connect(sock)
     try:
         s.sendall(data)
