@@ -19,36 +19,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from api_client import request, wait_socket
 
 MIN_CASES = 200
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=20)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(20)
-        s.connect(self.unix_path)
-        self.sock = s
-
-
-def request(sock, method, path, body=None):
-    """Returns (status, body bytes)."""
-    conn = UnixConnection(sock)
-    headers = {}
-    if body is not None:
-        if isinstance(body, str):
-            body = body.encode("utf-8", "surrogatepass")
-        headers["Content-Type"] = "application/json"
-    conn.request(method, path, body=body, headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    return resp.status, data
 
 
 def raw(sock, data):
@@ -269,11 +243,7 @@ def main():
                             stdout=subprocess.DEVNULL, stderr=err)
     failures = []
     try:
-        for _ in range(400):  # bounded wait for the socket
-            if os.path.exists(sock) or proc.poll() is not None:
-                break
-            time.sleep(0.025)
-        if not os.path.exists(sock):
+        if not wait_socket(sock, proc):
             print("FAIL: hearth did not create its socket")
             return 1
 

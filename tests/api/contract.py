@@ -13,26 +13,13 @@ Usage: contract.py HEARTH SPEC KBD_GUEST
 Exit 0 on success, 1 on failure, 77 (skip) without the spec, PyYAML,
 jsonschema or a usable /dev/kvm.
 """
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=20)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(20)
-        s.connect(self.unix_path)
-        self.sock = s
+from api_client import UnixConnection, wait_socket
 
 
 class Contract:
@@ -131,10 +118,9 @@ def main():
                             stdout=out, stderr=err)
     c = Contract(spec, sock)
     try:
-        for _ in range(400):  # bounded wait for the socket
-            if os.path.exists(sock) or proc.poll() is not None:
-                break
-            time.sleep(0.025)
+        if not wait_socket(sock, proc):
+            print("FAIL: hearth did not answer on its socket")
+            return 1
         c.call("GET", "/", want=200)
         c.call("GET", "/version", want=200)
         c.call("GET", "/machine-config", want=200)
