@@ -21,6 +21,7 @@ enum api_op_kind {
 	API_OP_PAUSE,
 	API_OP_RESUME,
 	API_OP_DRIVE_LIMITS,
+	API_OP_NIC_LIMITS,
 };
 
 struct api_op {
@@ -28,6 +29,9 @@ struct api_op {
 	unsigned disk; /* API_OP_DRIVE_LIMITS: index among the VM's disks */
 	struct token_bucket_config ops, bytes;
 	bool has_ops, has_bytes; /* API_OP_DRIVE_LIMITS: which buckets change */
+	unsigned nic;		 /* API_OP_NIC_LIMITS: index among the VM's cards */
+	struct token_bucket_config rx, tx;
+	bool has_rx, has_tx; /* API_OP_NIC_LIMITS: which buckets change */
 	bool done;
 	int status;    /* HTTP status of the answer */
 	char msg[512]; /* fault_message when status >= 400 */

@@ -581,6 +581,18 @@ static int put_boot(struct api *api, const char *id, json_object *body, struct a
 	return 0;
 }
 
+/* Hand op to the VMM thread; its failure becomes the answer. */
+static int run_op(struct api *api, struct api_op *op, struct answer *a)
+{
+	api_submit(api, op);
+	if (op->status >= 400) {
+		a->status = op->status;
+		snprintf(a->msg, sizeof(a->msg), "%s", op->msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- drives ------------------------------------------------------------------ */
 
 static const struct jfield drive_fields[] = {
@@ -747,12 +759,8 @@ static int patch_drive(struct api *api, const char *id, json_object *body, struc
 	op.ops = rl.ops;
 	op.has_bytes = rl.has_bw;
 	op.bytes = rl.bw;
-	api_submit(api, &op);
-	if (op.status >= 400) {
-		a->status = op.status;
-		snprintf(a->msg, sizeof(a->msg), "%s", op.msg);
+	if (run_op(api, &op, a))
 		return -1;
-	}
 	if (rl.has_ops)
 		api->cfg.disks[idx].ops_bucket = rl.ops;
 	if (rl.has_bw)
@@ -834,12 +842,50 @@ static int put_nic(struct api *api, const char *id, json_object *body, struct an
 	return 0;
 }
 
+static const struct jfield partial_nic_fields[] = {
+    {"iface_id", J_STR, true},
+    {"rx_rate_limiter", J_OBJ, false},
+    {"tx_rate_limiter", J_OBJ, false},
+};
+
 static int patch_nic(struct api *api, const char *id, json_object *body, struct answer *a)
 {
-	(void)api;
-	(void)id;
-	(void)body;
-	return fail(a, "Changing the rate limiters of a network interface is not supported yet");
+	struct api_op op = {.kind = API_OP_NIC_LIMITS};
+	struct limiter rx, tx;
+	int idx = -1;
+
+	if (jcheck(a, body, "", partial_nic_fields, ARRAY_SIZE(partial_nic_fields)) ||
+	    check_body_id(a, body, "iface_id", id) ||
+	    parse_limiter(a, jget(body, "rx_rate_limiter"), "rx_rate_limiter", &rx) ||
+	    parse_limiter(a, jget(body, "tx_rate_limiter"), "tx_rate_limiter", &tx))
+		return -1;
+	if (rx.has_ops || tx.has_ops)
+		return fail(a, "Operation rate limits on network interfaces are not supported "
+			       "(bandwidth only)");
+	if (api->state == API_NOT_STARTED)
+		return fail(a, "The requested operation is not supported before starting the "
+			       "microVM");
+	if (api->state == API_STOPPED)
+		return fail(a, "The microVM has stopped");
+	for (unsigned i = 0; i < api->cfg.nnics; i++)
+		if (!strcmp(api->nic_id[i], id))
+			idx = (int)i;
+	if (idx < 0)
+		return fail(a, "No network interface with id '%.64s'", id);
+	if (!rx.has_bw && !tx.has_bw)
+		return 0;
+	op.nic = (unsigned)idx;
+	op.has_rx = rx.has_bw;
+	op.rx = rx.bw;
+	op.has_tx = tx.has_bw;
+	op.tx = tx.bw;
+	if (run_op(api, &op, a))
+		return -1;
+	if (rx.has_bw)
+		api->cfg.nics[idx].rx = rx.bw;
+	if (tx.has_bw)
+		api->cfg.nics[idx].tx = tx.bw;
+	return 0;
 }
 
 /* ---- entropy, serial, logger, metrics ------------------------------------------ */
@@ -1036,17 +1082,6 @@ static int put_metrics(struct api *api, const char *id, json_object *body, struc
 
 static const struct jfield action_fields[] = {{"action_type", J_STR, true}};
 static const char *const actions[] = {"FlushMetrics", "InstanceStart", "SendCtrlAltDel", NULL};
-
-static int run_op(struct api *api, struct api_op *op, struct answer *a)
-{
-	api_submit(api, op);
-	if (op->status >= 400) {
-		a->status = op->status;
-		snprintf(a->msg, sizeof(a->msg), "%s", op->msg);
-		return -1;
-	}
-	return 0;
-}
 
 static int put_actions(struct api *api, const char *id, json_object *body, struct answer *a)
 {

@@ -112,6 +112,14 @@ void api_run_op(struct api *api, struct api_op *op)
 		virtio_blk_set_rate_limits(vm->virtio.blk[op->disk], op->has_ops ? &op->ops : NULL,
 					   op->has_bytes ? &op->bytes : NULL);
 		break;
+	case API_OP_NIC_LIMITS:
+		if (op->nic >= vm->virtio.nr_net || !vm->virtio.net[op->nic]) {
+			api_fault(op, 400, "The network interface is not attached");
+			break;
+		}
+		virtio_net_set_rate_limits(vm->virtio.net[op->nic], op->has_rx ? &op->rx : NULL,
+					   op->has_tx ? &op->tx : NULL);
+		break;
 	case API_OP_PAUSE: {
 		int r = vm_pause(vm);
 		if (r)

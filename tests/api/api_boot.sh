@@ -122,6 +122,19 @@ expect 204 PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"
 	\"is_root_device\": true, \"io_engine\": \"Sync\",
 	\"rate_limiter\": {\"ops\": {\"size\": 100, \"refill_time\": 1000}}}"
 expect 400 PATCH /drives/scratch '{"drive_id": "scratch"}' # before the start
+# A network card where this host lets us create a tap (root and /dev/net/tun).
+tap=hapi$$
+tap=${tap:0:15}
+nic=0
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
+	nic=1
+	expect 204 PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"$tap\",
+		\"guest_mac\": \"52:54:00:aa:bb:cc\",
+		\"rx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 1000}}}"
+	expect 400 PATCH /network-interfaces/eth0 '{"iface_id": "eth0"}' # before the start
+else
+	echo "(no network card: needs root and /dev/net/tun)"
+fi
 expect 204 PUT /actions '{"action_type": "InstanceStart"}'
 expect 200 GET /
 grep -q '"state":"Running"' <<<"$body" || fail "GET / after start: not Running"
@@ -141,6 +154,18 @@ grep -q '"bandwidth":{"size":4096,"one_time_burst":1,"refill_time":10}' <<<"$bod
 	fail "vm/config: the drive's new bandwidth bucket is missing"
 grep -q '"ops":{"size":100,' <<<"$body" || fail "vm/config: the drive's ops bucket is gone"
 grep -q '"boot_args":"console=ttyS0"' <<<"$body" || fail "vm/config: boot_args changed"
+if [ $nic = 1 ]; then
+	ip link show "$tap" >/dev/null 2>&1 || fail "the tap $tap does not exist while the VM runs"
+	expect 204 PATCH /network-interfaces/eth0 '{"iface_id": "eth0",
+		"tx_rate_limiter": {"bandwidth": {"size": 5000, "refill_time": 100}}}'
+	expect 400 PATCH /network-interfaces/eth0 '{"iface_id": "eth0",
+		"tx_rate_limiter": {"ops": {"size": 5, "refill_time": 100}}}'
+	expect 200 GET /vm/config
+	grep -q '"tx_rate_limiter":{"bandwidth":{"size":5000,"one_time_burst":0,"refill_time":100}}' \
+		<<<"$body" || fail "vm/config: the card's new transmit bucket is missing"
+	grep -q '"rx_rate_limiter":{"bandwidth":{"size":1000,' <<<"$body" ||
+		fail "vm/config: the card's receive bucket is gone"
+fi
 expect 204 PATCH /vm '{"state": "Paused"}'
 expect 200 GET /
 grep -q '"state":"Paused"' <<<"$body" || fail "GET / after pause: not Paused"

@@ -818,6 +818,17 @@ void virtio_net_announce(struct virtio_net *net)
 	virtio_device_unlock(&net->vdev);
 }
 
+void virtio_net_set_rate_limits(struct virtio_net *net, const struct token_bucket_config *rx,
+				const struct token_bucket_config *tx)
+{
+	virtio_device_lock(&net->vdev);
+	if (rx)
+		rate_limiter_update(&net->rx_rl, NULL, rx);
+	if (tx)
+		rate_limiter_update(&net->tx_rl, NULL, tx);
+	virtio_device_unlock(&net->vdev);
+}
+
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out)
 {
 	virtio_device_lock(&net->vdev);

@@ -174,4 +174,12 @@ void virtio_net_process_tx(struct virtio_net *net);
 /* virtio_net_get_stats - copy the counters (takes the device lock). */
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
 
+/*
+ * virtio_net_set_rate_limits - replace the receive and/or transmit byte
+ * buckets at run time (NULL leaves one alone; size 0 makes it unlimited);
+ * a replaced bucket starts full. Takes the device lock.
+ */
+void virtio_net_set_rate_limits(struct virtio_net *net, const struct token_bucket_config *rx,
+				const struct token_bucket_config *tx);
+
 #endif
