@@ -192,6 +192,10 @@ def main():
                 c.failures.append("metrics line %d: %s" % (i, line))
         if len(lines) != 2:
             c.failures.append("%d metrics lines, expected 2" % len(lines))
+        with open(os.path.join(tmp, "log")) as f:
+            log_lines = f.read()
+        if "stopping: the guest rebooted" not in log_lines:  # an info message
+            c.failures.append("the log file lacks the info message on reboot: %r" % log_lines)
     finally:
         if proc.poll() is None:
             proc.kill()
