@@ -17,7 +17,9 @@
 #   against QEMU -netdev tap,ifname=T,vhost=off -device virtio-net-pci.
 #
 # Environment: HEARTH_BIN, GUEST_KERNEL, BENCH_INITRD, BENCH_QEMU_MACHINE
-# (microvm,pcie=on), BENCH_TIMEOUT (seconds per boot, 900).
+# (microvm,pcie=on), BENCH_TIMEOUT (seconds per boot, 900), BENCH_STRACE=1
+# (each VMM under `strace -c -f`: its system calls per boot, to see where the
+# time goes; slows both down, so the figures of such a run do not count).
 kind=$1
 runs=${2:-3}
 secs=${3:-8}
@@ -80,6 +82,7 @@ fi
 run_hearth() {
 	set -- "$HEARTH_BIN" run --kernel "$GUEST_KERNEL" --initrd "$BENCH_INITRD" \
 		--cmdline "$cmdline" --cpus 1 --memory 1024M --rng off
+	[ -z "${BENCH_STRACE:-}" ] || set -- strace -c -f -o "$work/hearth.strace" "$@"
 	if [ "$kind" = blk ]; then
 		"$@" --disk "path=$img,cache=$cache"
 	else
@@ -91,6 +94,7 @@ run_qemu() {
 	set -- qemu-system-x86_64 -M "$machine" -enable-kvm -cpu host -smp 1 -m 1024 \
 		-nodefaults -no-user-config -display none -no-reboot -serial stdio \
 		-kernel "$GUEST_KERNEL" -initrd "$BENCH_INITRD" -append "$cmdline"
+	[ -z "${BENCH_STRACE:-}" ] || set -- strace -c -f -o "$work/qemu.strace" "$@"
 	if [ "$kind" = blk ]; then
 		"$@" -drive "file=$img,if=none,id=d0,format=raw,aio=io_uring,cache=$cache" \
 			-device virtio-blk-pci,drive=d0
@@ -143,7 +147,13 @@ measure() {
 		line="$line ${v:-n/a}"
 	done
 	echo "${line# }" >>"$work/$name"
-	printf '  %-7s %s   (exit %s)%s\n' "$name" "${line# }" "$rc" "$killed"
+	msix=$(tr -d '\r' <"$out" | sed -n 's/.*HEARTH-RESULT msix=//p' | head -n1)
+	printf '  %-7s %s   (exit %s, %s MSI-X vectors)%s\n' "$name" "${line# }" "$rc" \
+		"${msix:-?}" "$killed"
+	if [ -s "$work/$name.strace" ]; then
+		head -n 16 "$work/$name.strace" | sed 's/^/  | /'
+		rm -f "$work/$name.strace"
+	fi
 	if echo "$line" | grep -q n/a; then
 		echo "  --- last lines of $name's output:"
 		tr -d '\r' <"$out" | tail -n 15 | sed 's/^/  | /'

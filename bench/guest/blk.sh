@@ -25,6 +25,8 @@ $1
 EOT
 }
 
+# How the device interrupts: MSI-X vectors of virtio (0: a shared line).
+echo "HEARTH-RESULT msix=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
 if out=$(job seqwrite write 1M 8) && [ -n "$out" ]; then
 	echo "HEARTH-RESULT seqwrite_mbs=$(mbs "$out" 48)"
 else

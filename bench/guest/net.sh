@@ -23,6 +23,8 @@ until ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
 	fi
 done
 
+# How the device interrupts: MSI-X vectors of virtio (0: a shared line).
+echo "HEARTH-RESULT msix=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
 # run NAME [iperf3 options]: the receiver's Mbit/s of one test.
 run() {
 	name=$1

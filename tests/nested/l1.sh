@@ -25,7 +25,7 @@
 # HEARTH_L1_APPEND adds to its kernel command line; HEARTH_L1_ACCEL and
 # HEARTH_L1_CPU replace "tcg,thread=multi" and "max";
 # HEARTH_BIN (default build/hearth); HEARTH_L1_SMP (default 2);
-# HEARTH_L1_BENCH=1 adds guest/out/bench-initramfs.cpio.gz and iperf3;
+# HEARTH_L1_BENCH=1 adds guest/out/bench-initramfs.cpio.gz, iperf3 (and strace);
 # HEARTH_L1_DEBUG=1 shows L1's kernel messages; HEARTH_L1_VMLINUX=1 adds
 # guest/out/vmlinux to L1 (PVH tests); HEARTH_L1_DISKS (host files, raw)
 # become L1's /dev/vda, /dev/vdb... QEMU's process id is in $L1_RUN/qemu.pid.
@@ -157,6 +157,7 @@ l1_payload() {
 	if [ -n "${HEARTH_L1_BENCH:-}" ]; then
 		cp "$GUEST_OUT/bench-initramfs.cpio.gz" "$stage/hearth/guest/out/"
 		l1_add_elf "$stage" /usr/bin/iperf3 /usr/bin/iperf3
+		[ -x /usr/bin/strace ] && l1_add_elf "$stage" /usr/bin/strace /usr/bin/strace
 	fi
 	if [ -x "$HEARTH_BIN" ]; then
 		l1_add_elf "$stage" "$HEARTH_BIN" /hearth/build/hearth
