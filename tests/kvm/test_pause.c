@@ -73,7 +73,7 @@ struct harness {
 	struct irqchip_state is;
 };
 
-static struct harness the_harness;
+static struct harness the_harness, the_second;
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -295,6 +295,7 @@ static void harness_destroy(struct harness *h)
 	unlink(h->serial_path);
 	if (h->disk_path[0])
 		unlink(h->disk_path);
+	h->vm = NULL;
 }
 
 /* Whether the guest's serial output contains s. */
@@ -335,6 +336,8 @@ static int setup_disk_threads(void **state)
 static int teardown(void **state)
 {
 	harness_destroy(*state);
+	if (the_second.vm) /* a test that failed half-way */
+		harness_destroy(&the_second);
 	return 0;
 }
 
@@ -612,6 +615,49 @@ static void test_pause_during_disk_io(void **state)
 	assert_true(serial_has(h, "BLK-OK"));
 }
 
+/*
+ * What a snapshot restore does, in one process: the paused VM's guest
+ * memory and vCPU and irqchip state put into a second VM built from the
+ * same configuration, which has not run; started, it counts on from where
+ * the first one stopped, without booting again.
+ */
+static void test_state_moves_to_another_vm(void **state)
+{
+	struct harness *h = *state, *h2 = &the_second;
+	uint64_t c;
+
+	harness_start(h);
+	wait_counter(h, differs, 0);
+	assert_int_equal(on_loop(h, cmd_pause), 0);
+	assert_int_equal(on_loop(h, cmd_save), 0);
+	c = counter(h);
+
+	harness_create(h2, -1);
+	assert_int_equal(h2->vm->mem.nr, h->vm->mem.nr);
+	for (unsigned i = 0; i < h->vm->mem.nr; i++) {
+		const struct gm_region *from = &h->vm->mem.regions[i];
+		struct gm_region *to = &h2->vm->mem.regions[i];
+
+		assert_int_equal(to->gpa, from->gpa);
+		assert_int_equal(to->size, from->size);
+		memcpy(to->hva, from->hva, from->size);
+	}
+	for (unsigned i = 0; i < NCPUS; i++)
+		assert_int_equal(vcpu_state_restore(&h2->vm->vcpus[i], h->vs[i]), 0);
+	assert_int_equal(irqchip_state_restore(h2->vm, &h->is), 0);
+	vm_request_stop(h->vm, VM_EXIT_OK, "moved");
+	assert_int_equal(harness_wait(h), VM_EXIT_OK);
+
+	harness_start(h2);
+	assert_int_equal(counter(h2), c);
+	wait_counter(h2, at_least, c + (2u << COUNTER_DOT_SHIFT));
+	vm_request_stop(h2->vm, VM_EXIT_OK, "test done");
+	assert_int_equal(harness_wait(h2), VM_EXIT_OK);
+	assert_true(serial_has(h2, ".."));
+	assert_false(serial_has(h2, "counting")); /* it did not start over */
+	harness_destroy(h2);
+}
+
 /* A quit (Ctrl-A x) while paused ends vm_run() at once. */
 static void test_quit_while_paused(void **state)
 {
@@ -647,6 +693,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_pause_resume_cycles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_before_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_moves_to_another_vm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_while_paused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_while_paused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_during_disk_io, setup_disk_uring, teardown),
