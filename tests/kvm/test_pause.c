@@ -38,10 +38,11 @@
 #include "vmm/vcpu_state.h"
 #include "vmm/vm.h"
 
-#define NCPUS	     2
-#define DEADLINE_MS  20000 /* a hung VM fails the test instead of hanging the suite */
-#define INTERVAL_MS  50	   /* how long a paused counter must stay still */
-#define MSR_IA32_TSC 0x10
+#define NCPUS		      2
+#define DEADLINE_MS	      20000 /* a hung VM fails the test instead of hanging the suite */
+#define INTERVAL_MS	      50    /* how long a paused counter must stay still */
+#define MSR_IA32_TSC	      0x10
+#define PVCLOCK_GUEST_STOPPED (1u << 1)
 /* Hyper-V's vCPU run time and reference clock (where KVM lists them). */
 #define MSR_HV_VP_RUNTIME     0x40000010
 #define MSR_HV_TIME_REF_COUNT 0x40000020
@@ -143,6 +144,16 @@ static uint64_t wait_counter(struct harness *h, bool (*pred)(uint64_t v, uint64_
 	}
 	close(fd);
 	return v;
+}
+
+/* The flags of the boot vCPU's kvmclock area, and whether KVM has written it at all. */
+static uint8_t pvclock_flags(struct harness *h, bool *written)
+{
+	const uint8_t *p = gm_ptr(&h->vm->mem, COUNTER_PVCLOCK_GPA, 32);
+
+	assert_non_null(p);
+	*written = __atomic_load_n((const uint32_t *)(const void *)p, __ATOMIC_ACQUIRE) != 0;
+	return __atomic_load_n(p + 29, __ATOMIC_RELAXED);
 }
 
 static bool differs(uint64_t v, uint64_t ref)
@@ -398,10 +409,14 @@ static int cmd_restore(struct harness *h)
 static void test_pause_holds_and_resume_continues(void **state)
 {
 	struct harness *h = *state;
+	bool written;
 	uint64_t a, b;
 
 	harness_start(h);
 	a = wait_counter(h, differs, 0);
+	/* The guest's kvmclock is on, and no pause was reported to it yet. */
+	assert_int_equal(pvclock_flags(h, &written) & PVCLOCK_GUEST_STOPPED, 0);
+	assert_true(written);
 	for (int round = 0; round < 3; round++) {
 		assert_int_equal(on_loop(h, cmd_pause), 0);
 		assert_int_equal(h->parked, NCPUS);
@@ -418,6 +433,9 @@ static void test_pause_holds_and_resume_continues(void **state)
 		assert_false(vm_is_paused(h->vm));
 		wait_counter(h, differs, b);
 		assert_int_equal(on_loop(h, cmd_resume), 0); /* running already */
+		/* KVM_KVMCLOCK_CTRL: the guest's clock says it was stopped. */
+		assert_int_equal(pvclock_flags(h, &written) & PVCLOCK_GUEST_STOPPED,
+				 PVCLOCK_GUEST_STOPPED);
 	}
 	/* Far enough for a few dots: the port output went on across the pauses. */
 	wait_counter(h, at_least, b + (3u << COUNTER_DOT_SHIFT));
