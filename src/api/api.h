@@ -23,6 +23,7 @@
 #ifndef HEARTH_API_API_H
 #define HEARTH_API_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vmm/config.h"
@@ -38,11 +39,47 @@ struct vm;
 /*
  * api_start - listen on the UNIX socket path (created with mode 0600; a
  * stale socket left by a dead process is replaced, any other existing file
- * is an error) and start the API thread. cfg is the configuration the
- * command line built: the API's configuration starts as a copy of it
- * (strings are copied). Returns NULL with one line in err on failure.
+ * is an error) and start the API thread; with path NULL, neither: the
+ * configuration is only kept, for api_load_config() and api_start_vm().
+ * cfg is the configuration the command line built: the API's configuration
+ * starts as a copy of it (strings are copied). Returns NULL with one line
+ * in err on failure.
  */
 struct api *api_start(const char *path, const struct vm_config *cfg, char *err, size_t errlen);
+
+/*
+ * api_load_config - apply a Firecracker configuration document (the file at
+ * path: a JSON object whose "boot-source", "machine-config", "drives",
+ * "network-interfaces", "entropy", "logger", "metrics" and "serial" hold
+ * the bodies of the matching PUT requests) with the same validation as the
+ * API's requests. "boot-source" is required; Firecracker's sections hearth
+ * lacks ("balloon", "vsock", "mmds-config", ...) may only be null. Call
+ * before the VM starts. Returns 0, or -1 with one line naming the section
+ * and the problem in err (unreadable file, invalid JSON, unknown field,
+ * wrong type, missing kernel...).
+ */
+int api_load_config(struct api *api, const char *path, char *err, size_t errlen);
+
+/* Logger settings given on a command line (NULL or false: not given). */
+struct api_logger_args {
+	const char *log_path, *level, *module;
+	bool show_level, show_log_origin;
+};
+
+/*
+ * api_set_logger, api_set_metrics - configure the logger and the metrics
+ * as PUT /logger and PUT /metrics with these fields would. Return 0, or -1
+ * with the refusal's message in err.
+ */
+int api_set_logger(struct api *api, const struct api_logger_args *l, char *err, size_t errlen);
+int api_set_metrics(struct api *api, const char *metrics_path, char *err, size_t errlen);
+
+/*
+ * api_start_vm - build the VM from the configuration gathered so far, as
+ * InstanceStart does, on the calling (VMM) thread. Returns the VM (its
+ * configuration's strings belong to api), or NULL with one line in err.
+ */
+struct vm *api_start_vm(struct api *api, char *err, size_t errlen);
 
 /*
  * api_wait_start - serve requests that need the VMM thread until

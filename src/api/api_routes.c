@@ -1246,46 +1246,53 @@ static char *fault_body(const char *msg)
 	return s;
 }
 
+/*
+ * The route for method and url, with the id its path holds (NULL for none);
+ * NULL with a's answer set when there is none or the id is not valid.
+ */
+static const struct route *find_route(const char *method, const char *url, const char **id,
+				      struct answer *a)
+{
+	bool path_known = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		if (!route_match(routes[i].path, url, id))
+			continue;
+		path_known = true;
+		if (strcmp(routes[i].method, method))
+			continue;
+		if (*id && !config_valid_id(*id)) {
+			fail(a, "The id in the path must be 1-%d characters of A-Z a-z 0-9 _ -",
+			     CONFIG_ID_MAX);
+			return NULL;
+		}
+		return &routes[i];
+	}
+	for (int i = 0; unsupported[i]; i++) {
+		size_t n = strlen(unsupported[i]);
+
+		if (!strncmp(url, unsupported[i], n) && (url[n] == '\0' || url[n] == '/')) {
+			fail(a, "%s is not supported by hearth", unsupported[i]);
+			return NULL;
+		}
+	}
+	fail(a, "Invalid request method and/or path: %.16s %.128s%s", method, url,
+	     path_known ? " (method not allowed)" : "");
+	return NULL;
+}
+
 int api_route(struct api *api, const char *method, const char *url, const char *body, size_t len,
 	      char **out)
 {
 	struct answer a = {.status = 204};
-	const struct route *r = NULL;
+	const struct route *r;
 	const char *id = NULL;
 	json_object *jb = NULL;
-	bool path_known = false;
 
 	*out = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-		const char *rid;
-
-		if (!route_match(routes[i].path, url, &rid))
-			continue;
-		path_known = true;
-		if (!strcmp(routes[i].method, method)) {
-			r = &routes[i];
-			id = rid;
-			break;
-		}
-	}
-	if (!r) {
-		for (int i = 0; unsupported[i]; i++) {
-			size_t n = strlen(unsupported[i]);
-
-			if (!strncmp(url, unsupported[i], n) && (url[n] == '\0' || url[n] == '/')) {
-				fail(&a, "%s is not supported by hearth", unsupported[i]);
-				goto reply;
-			}
-		}
-		fail(&a, "Invalid request method and/or path: %.16s %.128s%s", method, url,
-		     path_known ? " (method not allowed)" : "");
+	r = find_route(method, url, &id, &a);
+	if (!r)
 		goto reply;
-	}
-	if (id && !config_valid_id(id)) {
-		fail(&a, "The id in the path must be 1-%d characters of A-Z a-z 0-9 _ -",
-		     CONFIG_ID_MAX);
-		goto reply;
-	}
 	if (r->body) {
 		jb = parse_body(&a, body, len);
 		if (!jb)
@@ -1306,4 +1313,228 @@ reply:
 		json_object_put(a.body);
 	}
 	return a.status;
+}
+
+/* ---- the configuration document (--config-file) ----------------------------------- */
+
+/* Largest configuration document read. */
+#define API_MAX_CONFIG (1024 * 1024)
+
+/*
+ * The document's sections, applied in this order, each as the PUT request
+ * its url names; with id_field, the section is an array of such bodies and
+ * each one's id_field completes the url.
+ */
+struct config_section {
+	const char *key;
+	const char *url;
+	const char *id_field;
+	bool required;
+};
+
+static const struct config_section config_sections[] = {
+    {"logger", "/logger", NULL, false},
+    {"metrics", "/metrics", NULL, false},
+    {"machine-config", "/machine-config", NULL, false},
+    {"boot-source", "/boot-source", NULL, true},
+    {"drives", "/drives/", "drive_id", false},
+    {"network-interfaces", "/network-interfaces/", "iface_id", false},
+    {"entropy", "/entropy", NULL, false},
+    {"serial", "/serial", NULL, false},
+};
+
+/* Sections of Firecracker's document hearth does not have (null is accepted). */
+static const char *const config_unsupported[] = {
+    "balloon", "vsock", "mmds-config", "cpu-config", "pmem", "memory-hotplug", NULL,
+};
+
+/* One PUT of the document: body o to url, as the API would take it. */
+static int config_put(struct api *api, const char *url, json_object *o, struct answer *a)
+{
+	const struct route *r;
+	const char *id = NULL;
+
+	r = find_route("PUT", url, &id, a);
+	if (!r)
+		return -1;
+	json_object_put(a->body);
+	a->body = NULL;
+	return r->fn(api, id, o, a);
+}
+
+static int config_item(struct api *api, const struct config_section *s, json_object *o,
+		       struct answer *a)
+{
+	char url[128];
+	json_object *v;
+
+	if (!json_object_is_type(o, json_type_object))
+		return fail(a, "must be a JSON object");
+	if (!s->id_field)
+		return config_put(api, s->url, o, a);
+	v = jget(o, s->id_field);
+	if (!v)
+		return fail(a, "Missing field '%s'", s->id_field);
+	if (!jtype_is(v, J_STR))
+		return fail(a, "Field '%s' must be a string", s->id_field);
+	if (!config_valid_id(json_object_get_string(v)))
+		return fail(a, "Field '%s' must be 1-%d characters of A-Z a-z 0-9 _ -", s->id_field,
+			    CONFIG_ID_MAX);
+	snprintf(url, sizeof(url), "%s%s", s->url, json_object_get_string(v));
+	return config_put(api, url, o, a);
+}
+
+/* Check the document's top level and apply its sections in order. */
+static int config_apply(struct api *api, json_object *doc, char *err, size_t errlen)
+{
+	struct answer a = {.status = 204};
+
+	if (!json_object_is_type(doc, json_type_object)) {
+		snprintf(err, errlen, "the document must be a JSON object");
+		return -1;
+	}
+	json_object_object_foreach(doc, key, val)
+	{
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(config_sections) && strcmp(config_sections[i].key, key);
+		     i++)
+			;
+		if (i < ARRAY_SIZE(config_sections))
+			continue;
+		for (i = 0; config_unsupported[i] && strcmp(config_unsupported[i], key); i++)
+			;
+		if (config_unsupported[i] && json_object_is_type(val, json_type_null))
+			continue;
+		snprintf(err, errlen,
+			 config_unsupported[i] ? "'%s' is not supported by hearth"
+					       : "Unknown field '%.64s'",
+			 key);
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(config_sections); i++) {
+		const struct config_section *s = &config_sections[i];
+		json_object *v = jget(doc, s->key);
+		int r = 0;
+
+		if (!v) {
+			if (!s->required)
+				continue;
+			snprintf(err, errlen, "Missing field '%s'", s->key);
+			return -1;
+		}
+		if (!s->id_field) {
+			r = config_item(api, s, v, &a);
+			if (r)
+				snprintf(err, errlen, "%s: %s", s->key, a.msg);
+		} else if (!json_object_is_type(v, json_type_array)) {
+			snprintf(err, errlen, "Field '%s' must be an array", s->key);
+			r = -1;
+		} else {
+			for (size_t k = 0; !r && k < json_object_array_length(v); k++) {
+				r = config_item(api, s, json_object_array_get_idx(v, k), &a);
+				if (r)
+					snprintf(err, errlen, "%s[%zu]: %s", s->key, k, a.msg);
+			}
+		}
+		json_object_put(a.body);
+		a.body = NULL;
+		if (r)
+			return -1;
+	}
+	return 0;
+}
+
+int api_load_config(struct api *api, const char *path, char *err, size_t errlen)
+{
+	struct answer a = {.status = 204};
+	json_object *doc;
+	char *text;
+	ssize_t n = 0;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open it: %s", strerror(errno));
+		return -1;
+	}
+	text = malloc(API_MAX_CONFIG + 1);
+	if (!text) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while (len <= API_MAX_CONFIG) {
+		n = read(fd, text + len, API_MAX_CONFIG + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	r = n < 0 ? errno : 0;
+	close(fd);
+	if (r || len > API_MAX_CONFIG) {
+		free(text);
+		if (r)
+			snprintf(err, errlen, "cannot read it: %s", strerror(r));
+		else
+			snprintf(err, errlen, "larger than %d bytes", API_MAX_CONFIG);
+		return -1;
+	}
+	text[len] = '\0';
+	doc = parse_body(&a, text, len);
+	free(text);
+	if (!doc) {
+		snprintf(err, errlen, "%s", a.msg);
+		return -1;
+	}
+	pthread_mutex_lock(&api->lock);
+	r = config_apply(api, doc, err, errlen);
+	pthread_mutex_unlock(&api->lock);
+	json_object_put(doc);
+	return r;
+}
+
+/* Apply body (owned) to url as a PUT under the lock; a refusal's message goes to err. */
+static int api_put_object(struct api *api, const char *url, json_object *body, char *err,
+			  size_t errlen)
+{
+	struct answer a = {.status = 204};
+	int r;
+
+	pthread_mutex_lock(&api->lock);
+	r = config_put(api, url, body, &a);
+	pthread_mutex_unlock(&api->lock);
+	json_object_put(a.body);
+	json_object_put(body);
+	if (r)
+		snprintf(err, errlen, "%s", a.msg);
+	return r;
+}
+
+int api_set_logger(struct api *api, const struct api_logger_args *l, char *err, size_t errlen)
+{
+	json_object *o = json_object_new_object();
+
+	if (l->log_path)
+		jadd_str(o, "log_path", l->log_path);
+	if (l->level)
+		jadd_str(o, "level", l->level);
+	if (l->module)
+		jadd_str(o, "module", l->module);
+	if (l->show_level)
+		jadd_bool(o, "show_level", true);
+	if (l->show_log_origin)
+		jadd_bool(o, "show_log_origin", true);
+	return api_put_object(api, "/logger", o, err, errlen);
+}
+
+int api_set_metrics(struct api *api, const char *metrics_path, char *err, size_t errlen)
+{
+	json_object *o = json_object_new_object();
+
+	jadd_str(o, "metrics_path", metrics_path);
+	return api_put_object(api, "/metrics", o, err, errlen);
 }

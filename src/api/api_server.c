@@ -328,13 +328,15 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 	r = r ?: own_string(&api->cfg.initrd_path, &api->initrd);
 	r = r ?: own_string(&api->cfg.cmdline, &api->boot_args);
 	r = r ?: own_string(&api->cfg.serial_path, &api->serial_path);
-	api->path = strdup(path);
+	api->path = path ? strdup(path) : NULL;
 	api->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r || !api->path || api->efd < 0) {
+	if (r || (path && !api->path) || api->efd < 0) {
 		snprintf(err, errlen, "cannot set up the API: %s",
 			 strerror(api->efd < 0 ? errno : ENOMEM));
 		goto free_api;
 	}
+	if (!path)
+		return api;
 	api->listen_fd = api_listen(path, err, errlen);
 	if (api->listen_fd < 0)
 		goto free_api;
@@ -453,7 +455,9 @@ void api_stop(struct api *api)
 	if (!api)
 		return;
 	api_detach(api);
-	MHD_stop_daemon(api->mhd); /* closes the listening socket */
-	unlink(api->path);
+	if (api->mhd) {
+		MHD_stop_daemon(api->mhd); /* closes the listening socket */
+		unlink(api->path);
+	}
 	api_free(api);
 }

@@ -78,6 +78,23 @@ static void api_op_start(struct api *api, struct api_op *op)
 	op->status = 204;
 }
 
+struct vm *api_start_vm(struct api *api, char *err, size_t errlen)
+{
+	struct api_op op = {.kind = API_OP_START};
+	struct vm *vm;
+
+	pthread_mutex_lock(&api->lock);
+	if (api->boot_set)
+		api_op_start(api, &op);
+	else
+		api_fault(&op, 400, "no boot source is configured");
+	vm = op.status < 400 ? api->vm : NULL;
+	pthread_mutex_unlock(&api->lock);
+	if (!vm)
+		snprintf(err, errlen, "%s", op.msg);
+	return vm;
+}
+
 void api_run_op(struct api *api, struct api_op *op)
 {
 	struct vm *vm = api->vm;

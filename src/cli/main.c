@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hearth: the command-line front end. */
 #include "cli/check.h"
+#include "cli/firecracker.h"
 #include "cli/run.h"
 #include "hearth_version.h"
 
@@ -23,7 +24,12 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
+	const char *name = argc > 0 ? strrchr(argv[0], '/') : NULL;
 
+	/* Under the name `firecracker` (a symlink), take Firecracker's arguments. */
+	name = name ? name + 1 : argc > 0 ? argv[0] : "";
+	if (!strcmp(name, "firecracker"))
+		return cli_firecracker(argc, argv);
 	if (!cmd) {
 		usage(stderr);
 		return 2;

@@ -19,88 +19,94 @@
 
 void cli_run_usage(void)
 {
-	printf("Usage: hearth run --kernel PATH [options]\n"
-	       "       hearth run --api-sock PATH [options]\n"
-	       "\n"
-	       "Boot a Linux guest in the foreground.\n"
-	       "\n"
-	       "Options:\n"
-	       "  --kernel PATH      kernel to boot: a bzImage (Linux x86 boot protocol 2.06+,\n"
-	       "                     64-bit entry) or an uncompressed vmlinux ELF with a PVH\n"
-	       "                     entry note (CONFIG_PVH)\n"
-	       "  --initrd PATH      initial ramdisk, placed as the boot protocol says\n"
-	       "  --cmdline STRING   kernel command line (default \"%s\")\n"
-	       "  --cpus N           number of vCPUs, 1-%u (default %u)\n"
-	       "  --memory SIZE      guest RAM; a bare number is MiB, or use a suffix K, M, G, T\n"
-	       "                     (default 512M)\n"
-	       "  --id NAME          name of the VM: 1-%u characters of A-Z a-z 0-9 _ -\n"
-	       "                     (default: generated and printed at start)\n"
-	       "  --serial KIND      where the guest's serial console (COM1) goes:\n"
-	       "                       stdio        this terminal or stdin/stdout (default)\n"
-	       "                       pty          a new pseudo-terminal, its path is printed\n"
-	       "                       file:PATH    output only, truncated at start, capped at "
-	       "%u MiB\n"
-	       "                       socket:PATH  a UNIX socket hearth listens on, one client\n"
-	       "                       none         discard output, no input\n"
-	       "  --disk path=FILE[,readonly=on][,cache=writeback|none|unsafe][,serial=STR]\n"
-	       "         [,id=NAME][,iops=N][,bps=N]\n"
-	       "                     a virtio-blk disk on a raw image (repeatable, at most %d);\n"
-	       "                     cache: writeback (default; a guest flush is an fdatasync),\n"
-	       "                     none (O_DIRECT, flush = fdatasync), unsafe (flushes are\n"
-	       "                     acknowledged without syncing); iops/bps: rate limits\n"
-	       "  --net tap=NAME[,mac=MAC][,rx_bps=N][,tx_bps=N]\n"
-	       "                     a virtio-net card on a tap device, created if absent\n"
-	       "                     (repeatable, at most %d); MAC default: derived from --id\n"
-	       "  --rng on|off       virtio-rng entropy device (default on)\n"
-	       "  --console serial|virtio\n"
-	       "                     virtio: also a virtio console (hvc0) that takes the input,\n"
-	       "                     and console=hvc0 is appended to the command line\n"
-	       "  --transport pci|mmio\n"
-	       "                     how virtio devices attach (default pci)\n"
-	       "  --shutdown-timeout SECONDS\n"
-	       "                     after SIGTERM presses the power button, how long the guest\n"
-	       "                     has to power off before it is stopped hard (default %u)\n"
-	       "  --api-sock PATH    serve the control API (HTTP, Firecracker-compatible) on a\n"
-	       "                     new UNIX socket (mode 0600, removed at exit); without\n"
-	       "                     --kernel, wait for the VM's configuration and an\n"
-	       "                     InstanceStart action there (devices only as configured:\n"
-	       "                     no entropy device, virtio-mmio, 128 MiB by default)\n"
-	       "  -v, --verbose      more messages (repeat for debug output)\n"
-	       "  -h, --help         this help\n"
-	       "\n"
-	       "Console keys (stdio on a terminal): Ctrl-A x quits, Ctrl-A h lists the keys,\n"
-	       "Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n"
-	       "\n"
-	       "Signals: SIGTERM, SIGINT or SIGHUP press the guest's ACPI power button (a\n"
-	       "clean shutdown); a second one, or the shutdown timeout, stops the VM hard.\n"
-	       "\n"
-	       "Exit status:\n"
-	       "  0  the guest powered off or rebooted (hearth exits rather than restarting),\n"
-	       "     or the user quit with Ctrl-A x\n"
-	       "  1  host-side error (bad kernel or initrd, no /dev/kvm, not enough memory...)\n"
-	       "  2  usage error (bad or missing option)\n"
-	       "  3  the guest triple-faulted (registers are printed on stderr)\n"
-	       "  4  KVM internal error or failed VM entry (registers printed)\n"
-	       "  5  a VM exit hearth does not handle (registers printed)\n"
-	       "  6  stopped hard: a second signal or the shutdown timeout\n",
-	       CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS, CONFIG_ID_MAX,
-	       CONSOLE_FILE_MAX_BYTES >> 20, CONFIG_MAX_DISKS, CONFIG_MAX_NICS,
-	       CONFIG_DEFAULT_SHUTDOWN_TIMEOUT);
+	printf(
+	    "Usage: hearth run --kernel PATH [options]\n"
+	    "       hearth run --api-sock PATH [options]\n"
+	    "\n"
+	    "Boot a Linux guest in the foreground.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --kernel PATH      kernel to boot: a bzImage (Linux x86 boot protocol 2.06+,\n"
+	    "                     64-bit entry) or an uncompressed vmlinux ELF with a PVH\n"
+	    "                     entry note (CONFIG_PVH)\n"
+	    "  --initrd PATH      initial ramdisk, placed as the boot protocol says\n"
+	    "  --cmdline STRING   kernel command line (default \"%s\")\n"
+	    "  --cpus N           number of vCPUs, 1-%u (default %u)\n"
+	    "  --memory SIZE      guest RAM; a bare number is MiB, or use a suffix K, M, G, T\n"
+	    "                     (default 512M)\n"
+	    "  --id NAME          name of the VM: 1-%u characters of A-Z a-z 0-9 _ -\n"
+	    "                     (default: generated and printed at start)\n"
+	    "  --serial KIND      where the guest's serial console (COM1) goes:\n"
+	    "                       stdio        this terminal or stdin/stdout (default)\n"
+	    "                       pty          a new pseudo-terminal, its path is printed\n"
+	    "                       file:PATH    output only, truncated at start, capped at "
+	    "%u MiB\n"
+	    "                       socket:PATH  a UNIX socket hearth listens on, one client\n"
+	    "                       none         discard output, no input\n"
+	    "  --disk path=FILE[,readonly=on][,cache=writeback|none|unsafe][,serial=STR]\n"
+	    "         [,id=NAME][,iops=N][,bps=N]\n"
+	    "                     a virtio-blk disk on a raw image (repeatable, at most %d);\n"
+	    "                     cache: writeback (default; a guest flush is an fdatasync),\n"
+	    "                     none (O_DIRECT, flush = fdatasync), unsafe (flushes are\n"
+	    "                     acknowledged without syncing); iops/bps: rate limits\n"
+	    "  --net tap=NAME[,mac=MAC][,rx_bps=N][,tx_bps=N]\n"
+	    "                     a virtio-net card on a tap device, created if absent\n"
+	    "                     (repeatable, at most %d); MAC default: derived from --id\n"
+	    "  --rng on|off       virtio-rng entropy device (default on)\n"
+	    "  --console serial|virtio\n"
+	    "                     virtio: also a virtio console (hvc0) that takes the input,\n"
+	    "                     and console=hvc0 is appended to the command line\n"
+	    "  --transport pci|mmio\n"
+	    "                     how virtio devices attach (default pci)\n"
+	    "  --shutdown-timeout SECONDS\n"
+	    "                     after SIGTERM presses the power button, how long the guest\n"
+	    "                     has to power off before it is stopped hard (default %u)\n"
+	    "  --api-sock PATH    serve the control API (HTTP, Firecracker-compatible) on a\n"
+	    "                     new UNIX socket (mode 0600, removed at exit); without\n"
+	    "                     --kernel, wait for the VM's configuration and an\n"
+	    "                     InstanceStart action there (devices only as configured:\n"
+	    "                     no entropy device, virtio-mmio, 128 MiB by default)\n"
+	    "  --config-file FILE boot the VM a Firecracker configuration document (JSON:\n"
+	    "                     \"boot-source\", \"drives\", \"machine-config\"...) describes,\n"
+	    "                     checked as the API checks its requests; with --api-sock,\n"
+	    "                     the API controls it once it runs\n"
+	    "  -v, --verbose      more messages (repeat for debug output)\n"
+	    "  -h, --help         this help\n"
+	    "\n"
+	    "Console keys (stdio on a terminal): Ctrl-A x quits, Ctrl-A h lists the keys,\n"
+	    "Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n"
+	    "\n"
+	    "Signals: SIGTERM, SIGINT or SIGHUP press the guest's ACPI power button (a\n"
+	    "clean shutdown); a second one, or the shutdown timeout, stops the VM hard.\n"
+	    "\n"
+	    "Exit status:\n"
+	    "  0  the guest powered off or rebooted (hearth exits rather than restarting),\n"
+	    "     or the user quit with Ctrl-A x\n"
+	    "  1  host-side error (bad kernel or initrd, no /dev/kvm, not enough memory...)\n"
+	    "  2  usage error (bad or missing option, or a --config-file document\n"
+	    "     that cannot be read or is refused)\n"
+	    "  3  the guest triple-faulted (registers are printed on stderr)\n"
+	    "  4  KVM internal error or failed VM entry (registers printed)\n"
+	    "  5  a VM exit hearth does not handle (registers printed)\n"
+	    "  6  stopped hard: a second signal or the shutdown timeout\n",
+	    CONFIG_DEFAULT_CMDLINE, LAYOUT_MAX_CPUS, CONFIG_DEFAULT_CPUS, CONFIG_ID_MAX,
+	    CONSOLE_FILE_MAX_BYTES >> 20, CONFIG_MAX_DISKS, CONFIG_MAX_NICS,
+	    CONFIG_DEFAULT_SHUTDOWN_TIMEOUT);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int cli_usage_error(const char *prog, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "hearth run: ");
+	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'hearth run --help')\n");
+	fprintf(stderr, " (see '%s --help')\n", prog);
 	return VM_EXIT_USAGE;
 }
+
+#define usage_error(...) cli_usage_error("hearth run", __VA_ARGS__)
 
 enum {
 	OPT_KERNEL = 256,
@@ -117,6 +123,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_TRANSPORT,
 	OPT_API_SOCK,
+	OPT_CONFIG_FILE,
 };
 
 static const struct option run_options[] = {
@@ -134,6 +141,7 @@ static const struct option run_options[] = {
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -176,14 +184,10 @@ static int check_files(const struct vm_config *cfg)
 int cli_run(int argc, char **argv)
 {
 	static struct vm_config cfg; /* static: what the parsers allocate stays reachable */
+	struct run_launch l = {0};
 	char err[512] = "";
-	struct sysinfo si;
-	struct vm *vm;
-	struct api *api = NULL;
-	const char *api_sock = NULL;
-	bool set_memory = false, set_rng = false, set_transport = false;
 	uint64_t v;
-	int opt, verbose = 0, status;
+	int opt;
 
 	config_init_defaults(&cfg);
 	optind = 1;
@@ -216,7 +220,7 @@ int cli_run(int argc, char **argv)
 				return usage_error("--memory %s is not a multiple of 4 KiB",
 						   optarg);
 			cfg.mem_size = v;
-			set_memory = true;
+			l.set_memory = true;
 			break;
 		case OPT_ID:
 			if (!config_valid_id(optarg))
@@ -256,7 +260,7 @@ int cli_run(int argc, char **argv)
 			cfg.nnics++;
 			break;
 		case OPT_RNG:
-			set_rng = true;
+			l.set_rng = true;
 			if (!strcmp(optarg, "on") || !strcmp(optarg, "off"))
 				cfg.rng = !strcmp(optarg, "on");
 			else
@@ -270,7 +274,7 @@ int cli_run(int argc, char **argv)
 						   optarg);
 			break;
 		case OPT_TRANSPORT:
-			set_transport = true;
+			l.set_transport = true;
 			if (!strcmp(optarg, "pci"))
 				cfg.transport = TRANSPORT_PCI;
 			else if (!strcmp(optarg, "mmio"))
@@ -280,10 +284,13 @@ int cli_run(int argc, char **argv)
 						   optarg);
 			break;
 		case OPT_API_SOCK:
-			api_sock = optarg;
+			l.api_sock = optarg;
+			break;
+		case OPT_CONFIG_FILE:
+			l.config_file = optarg;
 			break;
 		case 'v':
-			verbose++;
+			l.verbose++;
 			break;
 		case 'h':
 			cli_run_usage();
@@ -296,39 +303,72 @@ int cli_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!cfg.kernel_path && !api_sock)
-		return usage_error("%s", "--kernel PATH is required (or --api-sock PATH)");
-	log_set_level(verbose >= 2 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_WARN);
+	return cli_run_launch(&cfg, &l);
+}
 
-	if (cfg.kernel_path) {
-		status = check_files(&cfg);
+int cli_run_launch(struct vm_config *c, const struct run_launch *l)
+{
+	char err[512] = "";
+	struct sysinfo si;
+	struct vm *vm;
+	struct api *api = NULL;
+	int status;
+
+	if (!c->kernel_path && !l->api_sock && !l->config_file)
+		return usage_error("%s", "--kernel PATH is required (or --api-sock PATH, or "
+					 "--config-file FILE)");
+	if (c->kernel_path && l->config_file)
+		return usage_error("%s", "--kernel and --config-file cannot be used together");
+	log_set_level(l->verbose >= 2 ? LOG_DEBUG : l->verbose ? LOG_INFO : LOG_WARN);
+
+	if (c->kernel_path) {
+		status = check_files(c);
 		if (status)
 			return status;
 	} else {
 		/* Configured through the API: only what it configures, as Firecracker. */
-		cfg.rng = set_rng && cfg.rng;
-		if (!set_transport)
-			cfg.transport = TRANSPORT_MMIO;
-		if (!set_memory)
-			cfg.mem_size = 128 * MiB;
+		c->rng = l->set_rng && c->rng;
+		if (!l->set_transport)
+			c->transport = TRANSPORT_MMIO;
+		if (!l->set_memory)
+			c->mem_size = 128 * MiB;
 	}
-	if (sysinfo(&si) == 0 && cfg.mem_size > (uint64_t)si.totalram * si.mem_unit)
+	if (sysinfo(&si) == 0 && c->mem_size > (uint64_t)si.totalram * si.mem_unit)
 		log_warn("--memory %llu MiB is more than this host's %llu MiB of RAM",
-			 (unsigned long long)(cfg.mem_size / MiB),
+			 (unsigned long long)(c->mem_size / MiB),
 			 (unsigned long long)((uint64_t)si.totalram * si.mem_unit / MiB));
 
-	if (api_sock) {
-		api = api_start(api_sock, &cfg, err, sizeof(err));
+	if (l->api_sock || l->config_file || l->logger || l->metrics_path) {
+		api = api_start(l->api_sock, c, err, sizeof(err));
 		if (!api) {
 			fprintf(stderr, "hearth: %s\n", err);
 			return VM_EXIT_HOST_ERROR;
 		}
 	}
-	if (cfg.kernel_path) {
-		vm = vm_create(&cfg, err, sizeof(err));
+	if (l->logger && api_set_logger(api, l->logger, err, sizeof(err))) {
+		fprintf(stderr, "hearth: the logger: %s\n", err);
+		api_stop(api);
+		return VM_EXIT_USAGE;
+	}
+	if (l->metrics_path && api_set_metrics(api, l->metrics_path, err, sizeof(err))) {
+		fprintf(stderr, "hearth: the metrics: %s\n", err);
+		api_stop(api);
+		return VM_EXIT_USAGE;
+	}
+	status = VM_EXIT_HOST_ERROR;
+	if (l->config_file) {
+		if (api_load_config(api, l->config_file, err, sizeof(err))) {
+			fprintf(stderr, "hearth: --config-file %s: %s\n", l->config_file, err);
+			api_stop(api);
+			return VM_EXIT_USAGE;
+		}
+		vm = api_start_vm(api, err, sizeof(err));
 		if (!vm)
 			fprintf(stderr, "hearth: %s\n", err);
-		status = VM_EXIT_HOST_ERROR;
+	} else if (c->kernel_path) {
+		vm = vm_create(c, err, sizeof(err));
+		if (!vm)
+			fprintf(stderr, "hearth: %s\n", err);
 	} else {
 		vm = api_wait_start(api, &status);
 	}
