@@ -131,6 +131,8 @@ l1_base() {
 	l1_add_elf "$stage" /usr/bin/date /usr/bin/date
 	# iproute2: busybox's ip has no netns or tuntap (call it as /usr/bin/ip).
 	[ -x /usr/bin/ip ] && l1_add_elf "$stage" /usr/bin/ip /usr/bin/ip
+	# curl: the control API's cases talk HTTP over its UNIX socket.
+	[ -x /usr/bin/curl ] && l1_add_elf "$stage" /usr/bin/curl /usr/bin/curl
 	echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
 	echo "root:x:0:" >"$stage/etc/group"
 	[ "$(id -u)" -eq 0 ] && mknod -m 0600 "$stage/dev/console" c 5 1

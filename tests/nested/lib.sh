@@ -173,3 +173,34 @@ vm_run_test() {
 	vm_expect_exit "$_rn"
 	vm_expect "$_rn" HEARTH-GUEST-READY
 }
+
+# vm_api SOCKET METHOD PATH [BODY]: one control API request (curl over the
+# UNIX socket). The status is then in API_CODE, the answer in API_BODY; the
+# call returns 0 for a 2xx status.
+vm_api() {
+	_s=$1 _m=$2 _p=$3
+	if [ $# -ge 4 ]; then
+		API_CODE=$(curl -s --max-time 60 --unix-socket "$_s" -o "$CASE_DIR/.api-body" \
+			-w '%{http_code}' -X "$_m" -H 'Content-Type: application/json' \
+			--data-binary "$4" "http://localhost$_p")
+	else
+		API_CODE=$(curl -s --max-time 60 --unix-socket "$_s" -o "$CASE_DIR/.api-body" \
+			-w '%{http_code}' -X "$_m" "http://localhost$_p")
+	fi
+	API_BODY=$(cat "$CASE_DIR/.api-body" 2>/dev/null)
+	echo "api: $_m $_p -> $API_CODE $API_BODY"
+	case "$API_CODE" in 2??) return 0 ;; esac
+	return 1
+}
+
+# vm_api_wait NAME SOCKET [TIMEOUT]: wait until the VMM NAME answers on its
+# API socket; fails the case if it exits or the time runs out.
+vm_api_wait() {
+	_deadline=$(($(date +%s) + ${3:-$VM_TIMEOUT}))
+	until [ -S "$2" ] && curl -s -o /dev/null --max-time 10 --unix-socket "$2" \
+		http://localhost/version; do
+		vm_running "$1" || fail "$1: the VMM exited before its API answered"
+		[ "$(date +%s)" -lt "$_deadline" ] || fail "$1: no API on $2"
+		sleep 0.05
+	done
+}
