@@ -22,6 +22,8 @@ enum api_op_kind {
 	API_OP_RESUME,
 	API_OP_DRIVE_LIMITS,
 	API_OP_NIC_LIMITS,
+	API_OP_SNAPSHOT_CREATE, /* api_snapshot.c */
+	API_OP_SNAPSHOT_LOAD,
 };
 
 struct api_op {
@@ -31,7 +33,9 @@ struct api_op {
 	bool has_ops, has_bytes; /* API_OP_DRIVE_LIMITS: which buckets change */
 	unsigned nic;		 /* API_OP_NIC_LIMITS: index among the VM's cards */
 	struct token_bucket_config rx, tx;
-	bool has_rx, has_tx; /* API_OP_NIC_LIMITS: which buckets change */
+	bool has_rx, has_tx;		   /* API_OP_NIC_LIMITS: which buckets change */
+	const char *state_path, *mem_path; /* API_OP_SNAPSHOT_*: the two files */
+	bool resume;			   /* API_OP_SNAPSHOT_LOAD: resume_vm */
 	bool done;
 	int status;    /* HTTP status of the answer */
 	char msg[512]; /* fault_message when status >= 400 */
@@ -107,6 +111,16 @@ void api_run_op(struct api *api, struct api_op *op);
  * file (api->lock held, VMM thread or no VM). Returns 0 or -errno.
  */
 int api_write_metrics(struct api *api);
+
+/*
+ * api_snapshot_create - API_OP_SNAPSHOT_CREATE on the VMM thread: write a
+ * full snapshot of the paused VM (400 when it is not paused or the files
+ * cannot be written). api_snapshot_load - API_OP_SNAPSHOT_LOAD: build the
+ * VM from a snapshot (400 naming the problem when the files are refused),
+ * paused or resumed as op->resume asks. Both with api->lock held.
+ */
+void api_snapshot_create(struct api *api, struct api_op *op);
+void api_snapshot_load(struct api *api, struct api_op *op);
 
 /*
  * api_fault - set op's answer to status with a printf-style fault_message.

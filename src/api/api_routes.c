@@ -1142,6 +1142,110 @@ static int patch_vm(struct api *api, const char *id, json_object *body, struct a
 	return run_op(api, &op, a);
 }
 
+/* ---- snapshots ------------------------------------------------------------------ */
+
+static const struct jfield snap_create_fields[] = {
+    {"snapshot_path", J_STR, true},
+    {"mem_file_path", J_STR, true},
+    {"snapshot_type", J_STR, false},
+};
+static const char *const snap_types[] = {"Full", "Diff", NULL};
+
+static int put_snapshot_create(struct api *api, const char *id, json_object *body, struct answer *a)
+{
+	struct api_op op = {.kind = API_OP_SNAPSHOT_CREATE};
+	const char *type;
+	int k;
+
+	(void)id;
+	if (jcheck(a, body, "", snap_create_fields, ARRAY_SIZE(snap_create_fields)))
+		return -1;
+	op.state_path = jstr(body, "snapshot_path");
+	op.mem_path = jstr(body, "mem_file_path");
+	type = jstr(body, "snapshot_type");
+	if (jpath(a, op.state_path, "snapshot_path") || jpath(a, op.mem_path, "mem_file_path"))
+		return -1;
+	k = type ? jenum(a, type, "snapshot_type", snap_types, false) : 0;
+	if (k < 0)
+		return -1;
+	if (k == 1)
+		return fail(a, "Field 'snapshot_type': Diff snapshots are not supported");
+	if (!strcmp(op.state_path, op.mem_path))
+		return fail(a, "snapshot_path and mem_file_path must be different files");
+	if (api->state == API_NOT_STARTED || api->state == API_STOPPED)
+		return fail(a, "The microVM is not running");
+	if (api->state != API_PAUSED)
+		return fail(a, "The microVM must be paused to create a snapshot (PATCH /vm "
+			       "Paused first)");
+	return run_op(api, &op, a);
+}
+
+static const struct jfield snap_load_fields[] = {
+    {"snapshot_path", J_STR, true},
+    {"mem_file_path", J_STR, false},
+    {"mem_backend", J_OBJ, false},
+    {"resume_vm", J_BOOL, false},
+    {"enable_diff_snapshots", J_BOOL, false},
+    {"track_dirty_pages", J_BOOL, false},
+    {"clock_realtime", J_BOOL, false},
+};
+static const struct jfield mem_backend_fields[] = {
+    {"backend_type", J_STR, true},
+    {"backend_path", J_STR, true},
+};
+static const char *const backend_types[] = {"File", "Uffd", NULL};
+
+static bool jtrue(json_object *o, const char *name)
+{
+	json_object *v = jget(o, name);
+
+	return v && json_object_get_boolean(v);
+}
+
+static int put_snapshot_load(struct api *api, const char *id, json_object *body, struct answer *a)
+{
+	struct api_op op = {.kind = API_OP_SNAPSHOT_LOAD};
+	json_object *mb;
+
+	(void)id;
+	if (json_object_is_type(body, json_type_object) && jget(body, "network_overrides"))
+		return fail(a, "Field 'network_overrides' is not supported");
+	if (jcheck(a, body, "", snap_load_fields, ARRAY_SIZE(snap_load_fields)))
+		return -1;
+	if (jtrue(body, "enable_diff_snapshots") || jtrue(body, "track_dirty_pages"))
+		return fail(a, "Dirty page tracking is not supported");
+	if (jtrue(body, "clock_realtime"))
+		return fail(a, "Field 'clock_realtime': only false is supported");
+	mb = jget(body, "mem_backend");
+	op.mem_path = jstr(body, "mem_file_path");
+	if (!mb == !op.mem_path)
+		return fail(a, "Exactly one of 'mem_backend' and 'mem_file_path' must be given");
+	if (mb) {
+		int k;
+
+		if (jcheck(a, mb, "mem_backend", mem_backend_fields,
+			   ARRAY_SIZE(mem_backend_fields)))
+			return -1;
+		k = jenum(a, jstr(mb, "backend_type"), "backend_type", backend_types, false);
+		if (k < 0)
+			return -1;
+		if (k != 0)
+			return fail(a, "Field 'backend_type': only File is supported");
+		op.mem_path = jstr(mb, "backend_path");
+	}
+	op.state_path = jstr(body, "snapshot_path");
+	if (jpath(a, op.state_path, "snapshot_path") ||
+	    jpath(a, op.mem_path, mb ? "backend_path" : "mem_file_path"))
+		return -1;
+	op.resume = jtrue(body, "resume_vm");
+	if (api->state != API_NOT_STARTED)
+		return fail(a, "Loading a snapshot is only allowed before the microVM starts");
+	if (api->boot_set || api->cfg.ndisks || api->cfg.nnics)
+		return fail(a, "Loading a snapshot is only allowed before the microVM is "
+			       "configured (no boot source, drives or network interfaces)");
+	return run_op(api, &op, a);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 typedef int (*route_fn)(struct api *api, const char *id, json_object *body, struct answer *a);
@@ -1171,6 +1275,8 @@ static const struct route routes[] = {
     {"PUT", "/metrics", put_metrics, true},
     {"PUT", "/actions", put_actions, true},
     {"PATCH", "/vm", patch_vm, true},
+    {"PUT", "/snapshot/create", put_snapshot_create, true},
+    {"PUT", "/snapshot/load", put_snapshot_load, true},
 };
 
 /* Firecracker endpoints hearth does not have yet. */

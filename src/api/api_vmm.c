@@ -104,6 +104,10 @@ void api_run_op(struct api *api, struct api_op *op)
 		api_op_start(api, op);
 		return;
 	}
+	if (op->kind == API_OP_SNAPSHOT_LOAD) {
+		api_snapshot_load(api, op);
+		return;
+	}
 	if (op->kind == API_OP_FLUSH_METRICS) {
 		int r = api_write_metrics(api);
 		if (r)
@@ -154,8 +158,12 @@ void api_run_op(struct api *api, struct api_op *op)
 			api->state = API_RUNNING;
 		break;
 	}
+	case API_OP_SNAPSHOT_CREATE:
+		api_snapshot_create(api, op);
+		break;
 	case API_OP_START:
 	case API_OP_FLUSH_METRICS:
+	case API_OP_SNAPSHOT_LOAD:
 	default:
 		api_fault(op, 500, "internal error: unexpected op %d", (int)op->kind);
 		break;

@@ -3,6 +3,7 @@
 #include "cli/check.h"
 #include "cli/firecracker.h"
 #include "cli/run.h"
+#include "cli/snapshot.h"
 #include "hearth_version.h"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 		     "Commands:\n"
 		     "  run      boot a guest in the foreground ('hearth run --help')\n"
 		     "  check    can this host run VMs, and how well? ('hearth check --help')\n"
+		     "  snapshot verify a snapshot's files ('hearth snapshot --help')\n"
 		     "  help     this text\n"
 		     "  version  print the version (also --version)\n");
 }
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
 		return cli_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cli_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot"))
+		return cli_snapshot(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;

@@ -64,6 +64,12 @@ struct vm_config {
 	bool rng;				 /* virtio-rng (default on from the command line) */
 	bool virtio_console;			 /* virtio-console on hvc0 */
 	enum virtio_transport_kind transport;
+	/*
+	 * Restoring a snapshot (snapshot/snapshot.h): guest memory is this
+	 * file mapped privately, and vm_create() loads no kernel and writes
+	 * no firmware tables. NULL: a normal boot.
+	 */
+	const char *restore_mem_path;
 };
 
 /*

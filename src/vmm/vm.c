@@ -260,7 +260,10 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 	ranges[nr++] = (struct gm_range){0, vm->layout.low_ram_end};
 	if (vm->layout.high_ram_size)
 		ranges[nr++] = (struct gm_range){LAYOUT_4G, vm->layout.high_ram_size};
-	r = gm_create(&vm->mem, ranges, nr, GM_BACKING_ANON, NULL);
+	if (vm->cfg.restore_mem_path)
+		r = gm_create(&vm->mem, ranges, nr, GM_BACKING_FILE, vm->cfg.restore_mem_path);
+	else
+		r = gm_create(&vm->mem, ranges, nr, GM_BACKING_ANON, NULL);
 	if (r) {
 		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
 			 (unsigned long long)(vm->cfg.mem_size / MiB), strerror(-r));
@@ -572,7 +575,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	if (vm_setup_memory(vm, err, errlen) || vm_setup_irqchip(vm, err, errlen) ||
 	    vm_setup_devices(vm, err, errlen) || vm_setup_virtio(vm, err, errlen) ||
 	    vm_build_cmdline(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
-	    vm_load_guest(vm, err, errlen))
+	    (!cfg->restore_mem_path && vm_load_guest(vm, err, errlen)))
 		goto fail;
 	vm->console = console_open(cfg->serial, cfg->serial_path, err, errlen);
 	if (!vm->console)

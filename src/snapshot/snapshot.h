@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Full snapshots of a paused VM: a state file and a guest memory file.
+ *
+ * The state file (versioned, SHA-256 checksummed):
+ *   header   struct snap_header: magic "HRTHSNAP", format version, the file's
+ *            length, the snapshot's identity stamp (128 random bits), the
+ *            guest memory size and the SHA-256 of guest memory;
+ *   sections each a struct snap_section_hdr (type, instance, payload length)
+ *            followed by its payload, padded to 8 bytes: the machine
+ *            description (configuration, layout, XSAVE size, TSC frequency),
+ *            its CPUID, every disk's and network card's configuration,
+ *            every vCPU (vmm/vcpu_state.h), the irqchip, PIT and kvmclock
+ *            (vmm/irqchip_state.h), the legacy devices and every virtio
+ *            device (core, transport registers and queues, device state);
+ *   trailer  the SHA-256 of everything before it.
+ *
+ * The memory file: guest RAM, region after region, in guest-physical order
+ * (pages of zeros are holes), followed by one 4 KiB trailer page
+ * (struct snap_mem_trailer) holding the same identity stamp: a memory file
+ * of another snapshot, or of the wrong size, is refused at load.
+ *
+ * Restore maps guest RAM privately from the memory file (pages are read on
+ * first touch: restore time does not grow with memory size); the memory is
+ * not hashed then. snapshot_verify() checks everything, memory included.
+ *
+ * Everything read from a file is hostile input: snapshot_parse() checks
+ * length, version, checksum and every field before anything uses them.
+ */
+#ifndef HEARTH_SNAPSHOT_SNAPSHOT_H
+#define HEARTH_SNAPSHOT_SNAPSHOT_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/mc146818.h"
+#include "devices/legacy/ns16550.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/virtio.h"
+#include "devices/virtio/virtio_mmio.h"
+#include "vmm/config.h"
+#include "vmm/irqchip_state.h"
+#include "vmm/vcpu_state.h"
+
+#define SNAP_MAGIC	  "HRTHSNAP"
+#define SNAP_MEM_MAGIC	  "HRTHMEM1"
+#define SNAP_VERSION	  1
+#define SNAP_ID_BYTES	  16
+#define SNAP_HASH_BYTES	  32 /* SHA-256 */
+#define SNAP_MEM_TRAILER  4096
+#define SNAP_MAX_FILE	  (64ULL << 20) /* a state file is far smaller */
+#define SNAP_PATH_MAX	  4096
+#define SNAP_MAX_VIRTIO	  (CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2)
+#define SNAP_MAX_SECTIONS (8 + CONFIG_MAX_DISKS + CONFIG_MAX_NICS + SNAP_MAX_VIRTIO + 256)
+
+struct snap_header {
+	char magic[8];	  /* SNAP_MAGIC */
+	uint32_t version; /* SNAP_VERSION */
+	uint32_t header_size;
+	uint64_t file_size; /* the whole file, trailer included */
+	uint8_t id[SNAP_ID_BYTES];
+	uint64_t mem_size;		     /* bytes of guest RAM in the memory file */
+	uint8_t mem_sha256[SNAP_HASH_BYTES]; /* of those bytes */
+	uint32_t nsections;
+	uint32_t reserved;
+};
+
+struct snap_section_hdr {
+	uint32_t type; /* enum snap_section */
+	uint32_t instance;
+	uint64_t len; /* payload bytes (then padding to 8) */
+};
+
+enum snap_section {
+	SNAP_SEC_MACHINE = 1,
+	SNAP_SEC_CPUID = 2,
+	SNAP_SEC_DISK = 3,
+	SNAP_SEC_NIC = 4,
+	SNAP_SEC_VCPU = 10,
+	SNAP_SEC_IRQCHIP = 11,
+	SNAP_SEC_UART = 20,
+	SNAP_SEC_I8042 = 21,
+	SNAP_SEC_RTC = 22,
+	SNAP_SEC_ACPI_PM = 23,
+	SNAP_SEC_VIRTIO = 30,
+};
+
+/* The machine: what vm_create() needs to build the same VM again. */
+struct snap_machine {
+	char id[CONFIG_ID_MAX + 1 + 7];
+	uint32_t ncpus;
+	uint32_t transport; /* enum virtio_transport_kind */
+	uint64_t mem_size;
+	uint64_t low_ram_end;
+	uint64_t high_ram_size;
+	uint8_t rng, virtio_console, phys_bits, reserved0;
+	uint32_t ndisks, nnics;
+	uint32_t tsc_khz;
+	uint32_t xsave_size;
+	uint32_t ncpuid; /* entries of the CPUID section */
+	char vendor[16];
+};
+
+struct snap_disk {
+	char path[SNAP_PATH_MAX];
+	char serial[CONFIG_SERIAL_MAX + 1 + 3];
+	char id[CONFIG_ID_MAX + 1 + 7];
+	uint8_t readonly, cache, engine, reserved0;
+	uint32_t reserved1;
+	uint64_t iops, bps;
+	struct token_bucket_config ops_bucket, bytes_bucket;
+};
+
+struct snap_nic {
+	char ifname[IFNAMSIZ];
+	uint8_t has_mac;
+	uint8_t mac[MAC_ADDR_LEN];
+	uint8_t reserved;
+	struct token_bucket_config rx, tx;
+};
+
+enum snap_virtio_kind {
+	SNAP_VIRTIO_BLK = 1,
+	SNAP_VIRTIO_NET = 2,
+	SNAP_VIRTIO_RNG = 3,
+	SNAP_VIRTIO_CONSOLE = 4,
+};
+
+/* One virtio device: which one, its core and queues, its transport, its own state. */
+struct snap_virtio {
+	uint32_t kind;	    /* enum snap_virtio_kind */
+	uint32_t index;	    /* among the devices of its kind */
+	uint32_t transport; /* enum virtio_transport_kind */
+	uint32_t reserved;
+	struct virtio_state core;
+	struct virtio_mmio_state mmio;
+	struct virtio_blk_state blk; /* SNAP_VIRTIO_BLK */
+	uint8_t net_mac[8];	     /* SNAP_VIRTIO_NET: the MAC the guest sees now */
+	uint16_t net_status;
+	uint8_t net_promisc, net_allmulti;
+	uint32_t reserved2;
+};
+
+struct snap_mem_trailer {
+	char magic[8]; /* SNAP_MEM_MAGIC */
+	uint32_t version;
+	uint32_t reserved;
+	uint64_t mem_size;
+	uint8_t id[SNAP_ID_BYTES];
+};
+
+/* A parsed and checked state file. */
+struct snapshot {
+	struct snap_header hdr;
+	struct snap_machine machine;
+	struct kvm_cpuid_entry2 *cpuid; /* machine.ncpuid entries */
+	struct snap_disk *disks;	/* machine.ndisks */
+	struct snap_nic nics[CONFIG_MAX_NICS];
+	struct vcpu_state *vcpus; /* machine.ncpus, in index order */
+	struct irqchip_state irqchip;
+	struct ns16550_state uart;
+	struct i8042_state i8042;
+	struct mc146818_state rtc;
+	struct acpi_pm_state pm;
+	unsigned nvirtio;
+	struct snap_virtio virtio[SNAP_MAX_VIRTIO];
+};
+
+struct vm;
+
+/*
+ * snapshot_parse - check and decode the state file contents buf[0, len):
+ * length, magic, version, checksum, then every section and field. Fills s
+ * (free it with snapshot_free()). Returns 0, or -EINVAL (-ENOMEM) with one
+ * line naming the problem in err; s holds nothing then.
+ */
+int snapshot_parse(const uint8_t *buf, size_t len, struct snapshot *s, char *err, size_t errlen);
+
+/* snapshot_read - read the state file at path (at most SNAP_MAX_FILE) and snapshot_parse() it. */
+int snapshot_read(const char *path, struct snapshot *s, char *err, size_t errlen);
+
+/* snapshot_free - free what snapshot_parse() allocated in s. */
+void snapshot_free(struct snapshot *s);
+
+/*
+ * snapshot_check_mem_file - check that fd is the memory file of s: its
+ * size is s's memory size plus the trailer, and the trailer carries s's
+ * identity stamp. Returns 0, or -EINVAL with one line in err.
+ */
+int snapshot_check_mem_file(const struct snapshot *s, int fd, char *err, size_t errlen);
+
+/*
+ * snapshot_create - write a full snapshot of vm (paused, or its vCPUs not
+ * started: vm_vcpus_stopped()) to state_path and mem_path (both created or
+ * truncated; written to temporary names and renamed into place, so a
+ * failure leaves no half-written file under those names). Call it from the
+ * VM's event-loop thread. Returns 0, or -errno with one line in err
+ * (-EBUSY: the VM is running; -ENOTSUP: a device that cannot be saved yet).
+ */
+int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
+		    size_t errlen);
+
+/*
+ * snapshot_restore - build a VM from the state file at state_path and the
+ * memory file at mem_path: the state is checked (snapshot_read()), this
+ * host must offer the saved CPU model (CPUID, XSAVE size, TSC frequency or
+ * TSC scaling), the memory file must match (snapshot_check_mem_file()).
+ * The VM is built by vm_create() from the saved configuration, written to
+ * *cfg (console and shutdown timeout taken from local, which may be NULL
+ * for the defaults), with guest memory mapped privately from mem_path;
+ * then devices, irqchip and vCPUs are restored. *cfg must outlive the VM:
+ * config_free() it after vm_destroy() (also when NULL is returned). The VM
+ * is returned paused (vm_pause() before vm_run()): vm_resume() lets it
+ * run. Returns NULL with one line in err.
+ */
+struct vm *snapshot_restore(const char *state_path, const char *mem_path,
+			    const struct vm_config *local, struct vm_config *cfg, char *err,
+			    size_t errlen);
+
+/*
+ * snapshot_verify - check a state file and its memory file completely: all
+ * that loading checks, plus the SHA-256 of guest memory. Prints nothing.
+ * Returns 0, or -errno with one line in err.
+ */
+int snapshot_verify(const char *state_path, const char *mem_path, char *err, size_t errlen);
+
+#endif

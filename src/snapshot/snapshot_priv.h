@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the snapshot module's files. */
+#ifndef HEARTH_SNAPSHOT_SNAPSHOT_PRIV_H
+#define HEARTH_SNAPSHOT_SNAPSHOT_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot/snapshot.h"
+
+/* snap_sha256 - out = SHA-256 of data[0, len). Returns 0 or -EIO. */
+int snap_sha256(const void *data, size_t len, uint8_t out[SNAP_HASH_BYTES]);
+
+#endif
