@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Full snapshot and restore through the control API on the local /dev/kvm.
+
+A CPL-3 guest (tests/guests/pattern.S, 2 vCPUs) fills its memory with a
+known pattern and then verifies it pass after pass, printing "pass N". It
+is paused and snapshotted through the API (a snapshot of a running VM is
+refused), hearth is killed, and a fresh hearth process is first given bad
+snapshots (bit flips and truncations of the state file, a wrong format
+version, a checksum-valid file with a bad field, a memory file of the wrong
+size and one of another snapshot): each is refused with 400 and a
+fault_message, and the process stays able to load. Then the good snapshot
+is loaded with resume_vm: the guest verifies its memory and counts on from
+the pass after the last one printed before the snapshot. `hearth snapshot
+verify` accepts the good files and refuses the same corruptions (and a
+corrupted memory file) with one line and exit status 1.
+
+Usage: snapshot.py HEARTH PATTERN_BZIMAGE. Exit 77 (skip) without /dev/kvm.
+"""
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from api_client import request, wait_socket  # noqa: E402
+
+HEADER_SIZE = 88  # struct snap_header
+SECTION_HDR = 16  # struct snap_section_hdr
+DEADLINE = 60.0  # seconds: a hung guest fails the test instead of hanging the suite
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+class Hearth:
+    """One hearth process with an API socket; the guest's serial output comes through a pipe."""
+
+    def __init__(self, hearth, workdir, name):
+        self.sock = os.path.join(workdir, name + ".sock")
+        self.err = open(os.path.join(workdir, name + ".err"), "w+b")
+        self.proc = subprocess.Popen([hearth, "run", "--api-sock", self.sock],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.err)
+        self.out = b""
+        if not wait_socket(self.sock, self.proc):
+            raise SystemExit("FAIL: hearth's API socket did not come up")
+
+    def api(self, method, path, body=None):
+        status, data = request(self.sock, method, path,
+                               None if body is None else json.dumps(body))
+        return status, data
+
+    def read_available(self, timeout):
+        """Reads what the guest printed, waiting at most timeout seconds for something."""
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if r:
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            self.out += chunk
+            return len(chunk) > 0
+        return False
+
+    def wait_for(self, pattern, start=0):
+        """Reads output until regex pattern matches after offset start; the match or None."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            m = re.compile(pattern).search(self.out, start)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self.read_available(left) and self.proc.poll() is not None):
+                return None
+
+    def drain(self):
+        """Takes whatever output is already in the pipe (the VM is paused or gone)."""
+        while self.read_available(0):
+            pass
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+
+def passes(out):
+    return [int(x, 16) for x in re.findall(rb"pass ([0-9a-f]{16})", out)]
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def resum(data):
+    """The state file data with its SHA-256 trailer recomputed."""
+    body = data[:-32]
+    return body + hashlib.sha256(body).digest()
+
+
+def verify(hearth, state, mem):
+    p = subprocess.run([hearth, "snapshot", "verify", state, mem], capture_output=True)
+    return p.returncode, p.stderr.decode(errors="replace").strip()
+
+
+def main():
+    hearth, guest = sys.argv[1], sys.argv[2]
+    if not (os.access("/dev/kvm", os.R_OK | os.W_OK)):
+        print("SKIP: /dev/kvm is missing or not accessible")
+        return 77
+    work = tempfile.mkdtemp(prefix="hearth-snap-")
+    state, mem = os.path.join(work, "vm.state"), os.path.join(work, "vm.mem")
+    state2, mem2 = os.path.join(work, "other.state"), os.path.join(work, "other.mem")
+    a = b = None
+    try:
+        # ---- the running VM, snapshotted -------------------------------------------
+        a = Hearth(hearth, work, "a")
+        check(a.api("PUT", "/boot-source", {"kernel_image_path": guest})[0] == 204, "boot source")
+        check(a.api("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64})[0] == 204,
+              "machine config")
+        st, body = a.api("PUT", "/snapshot/create",
+                         {"snapshot_path": state, "mem_file_path": mem})
+        check(st == 400 and b"fault_message" in body, "create before start refused: %s" % body)
+        check(a.api("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204, "start")
+        check(a.wait_for(rb"pass 0000000000000003") is not None, "the guest verifies its memory")
+        st, body = a.api("PUT", "/snapshot/create",
+                         {"snapshot_path": state, "mem_file_path": mem})
+        check(st == 400 and b"paused" in body, "create while running refused: %s" % body)
+        check(not os.path.exists(state), "nothing written for a refused create")
+        check(a.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "pause")
+        for body in ({"snapshot_path": state, "mem_file_path": mem, "snapshot_type": "Diff"},
+                     {"snapshot_path": state, "mem_file_path": mem, "snapshot_type": "Half"},
+                     {"snapshot_path": state},
+                     {"snapshot_path": state, "mem_file_path": mem, "extra": 1},
+                     {"snapshot_path": "/nonexistent-dir/x", "mem_file_path": mem}):
+            st, ans = a.api("PUT", "/snapshot/create", body)
+            check(st == 400 and b"fault_message" in ans, "bad create %s: %d %s" % (body, st, ans))
+        st, body = a.api("PUT", "/snapshot/create",
+                         {"snapshot_path": state, "mem_file_path": mem, "snapshot_type": "Full"})
+        check(st == 204, "create on the paused VM: %d %s" % (st, body))
+        st, body = a.api("PUT", "/snapshot/create",
+                         {"snapshot_path": state2, "mem_file_path": mem2})
+        check(st == 204, "a second snapshot: %d %s" % (st, body))
+        a.drain()
+        before = passes(a.out)
+        check(len(before) >= 3, "passes before the snapshot: %s" % before[-3:])
+        last = before[-1] if before else 0
+        st, body = a.api("PUT", "/snapshot/load",
+                         {"snapshot_path": state, "mem_file_path": mem})
+        check(st == 400, "load into a started VM refused: %s" % body)
+        a.kill()
+        a = None
+
+        size = os.path.getsize(mem)
+        check(size == 64 * 2**20 + 4096, "memory file: 64 MiB and the trailer (%d)" % size)
+        check(os.stat(mem).st_blocks * 512 < size, "zero pages are holes in the memory file")
+        rc, msg = verify(hearth, state, mem)
+        check(rc == 0, "hearth snapshot verify accepts the snapshot (%d %s)" % (rc, msg))
+
+        # ---- bad snapshots: refused, the process stays usable ------------------------
+        data = open(state, "rb").read()
+        bad = os.path.join(work, "bad.state")
+        bad_mem = os.path.join(work, "bad.mem")
+        b = Hearth(hearth, work, "b")
+
+        def refused(state_file, mem_file, what, want=None, api=True):
+            rc, msg = verify(hearth, state_file, mem_file)
+            ok = rc == 1 and msg.count("\n") == 0 and msg.startswith("hearth: snapshot verify:")
+            if want:
+                ok = ok and want in msg
+            check(ok, "verify refuses %s: %s" % (what, msg))
+            if api:
+                st, body = b.api("PUT", "/snapshot/load",
+                                 {"snapshot_path": state_file,
+                                  "mem_backend": {"backend_type": "File",
+                                                  "backend_path": mem_file},
+                                  "resume_vm": True})
+                ok = st == 400 and b"fault_message" in body
+                if want:
+                    ok = ok and want.encode() in body
+                check(ok, "load refuses %s: %d %s" % (what, st, body[:200]))
+
+        offsets = sorted(set([0, 8, 12, 16, 24, 40, 56, 84, HEADER_SIZE, HEADER_SIZE + 4,
+                              HEADER_SIZE + 8] +
+                             [int(i * (len(data) - 1) / 47) for i in range(48)] +
+                             [len(data) - 32, len(data) - 1]))
+        for n, off in enumerate(offsets):
+            flipped = bytearray(data)
+            flipped[off] ^= 1 << (n % 8)
+            write(bad, bytes(flipped))
+            refused(bad, mem, "a bit flip at offset %d" % off, api=n % 4 == 0)
+        for n, length in enumerate(sorted(set([0, 1, 7, 8, 64, HEADER_SIZE - 1, HEADER_SIZE,
+                                               HEADER_SIZE + 32, len(data) // 3, len(data) // 2,
+                                               len(data) - 33, len(data) - 32,
+                                               len(data) - 1]))):
+            write(bad, data[:length])
+            refused(bad, mem, "truncation to %d bytes" % length, api=n % 3 == 0)
+        write(bad, data + b"\0" * 8)
+        refused(bad, mem, "8 bytes appended")
+        wrong = bytearray(data)
+        struct.pack_into("<I", wrong, 8, 2)
+        write(bad, resum(bytes(wrong)))
+        refused(bad, mem, "format version 2", want="version 2")
+        wrong = bytearray(data)
+        struct.pack_into("<I", wrong, HEADER_SIZE + SECTION_HDR + 72, 0)  # machine.ncpus
+        write(bad, resum(bytes(wrong)))
+        refused(bad, mem, "0 vCPUs with a valid checksum", want="0 vCPUs")
+        wrong = bytearray(data)
+        struct.pack_into("<I", wrong, HEADER_SIZE, 99)  # the first section's type
+        write(bad, resum(bytes(wrong)))
+        refused(bad, mem, "an unknown first section", want="machine")
+        shutil.copyfile(mem, bad_mem)
+        os.truncate(bad_mem, size - 4096)
+        refused(state, bad_mem, "a memory file 4 KiB short", want="memory file is")
+        os.truncate(bad_mem, size + 4096)
+        refused(state, bad_mem, "a memory file 4 KiB long", want="memory file is")
+        refused(state, mem2, "the memory file of another snapshot", want="another snapshot")
+        refused(state2, mem, "the state file of another snapshot", want="another snapshot")
+        refused(state, os.path.join(work, "missing.mem"), "a missing memory file")
+        refused(os.path.join(work, "missing.state"), mem, "a missing state file")
+        shutil.copyfile(mem, bad_mem)
+        with open(bad_mem, "r+b") as f:
+            f.seek(32 * 2**20)
+            byte = f.read(1)
+            f.seek(32 * 2**20)
+            f.write(bytes([byte[0] ^ 0x10]))
+        refused(state, bad_mem, "a corrupted memory file", want="memory checksum", api=False)
+        for body in ({"snapshot_path": state},
+                     {"snapshot_path": state, "mem_file_path": mem,
+                      "mem_backend": {"backend_type": "File", "backend_path": mem}},
+                     {"snapshot_path": state,
+                      "mem_backend": {"backend_type": "Uffd", "backend_path": mem}},
+                     {"snapshot_path": state, "mem_file_path": mem, "resume_vm": "yes"},
+                     {"snapshot_path": state, "mem_file_path": mem, "network_overrides": []},
+                     {"snapshot_path": state, "mem_file_path": mem, "what": 1}):
+            st, ans = b.api("PUT", "/snapshot/load", body)
+            check(st == 400 and b"fault_message" in ans, "bad load %s: %d %s" % (body, st, ans))
+        check(b.proc.poll() is None, "hearth survived the bad snapshots")
+        check(b.api("GET", "/")[0] == 200, "and still answers")
+
+        # ---- the good snapshot, in the same fresh process ------------------------------
+        st, body = b.api("PUT", "/snapshot/load",
+                         {"snapshot_path": state,
+                          "mem_backend": {"backend_type": "File", "backend_path": mem},
+                          "resume_vm": True})
+        check(st == 204, "load the snapshot with resume_vm: %d %s" % (st, body))
+        m = b.wait_for(rb"pass ([0-9a-f]{16})\n(.|\n)*pass ([0-9a-f]{16})\n")
+        after = passes(b.out)
+        check(m is not None and len(after) >= 2,
+              "the restored guest verifies its memory again: %s" % after[:3])
+        check(bool(after) and after[0] == last + 1,
+              "it counts on: pass %d after %d" % (after[0] if after else -1, last))
+        check(b"PATTERN-BAD" not in b.out and b"pattern: filling" not in b.out,
+              "no pattern error and no new boot: %r" % b.out[:120])
+        st, body = b.api("GET", "/")
+        check(st == 200 and json.loads(body).get("state") == "Running", "state Running: %s" % body)
+        st, body = b.api("PUT", "/snapshot/load",
+                         {"snapshot_path": state, "mem_file_path": mem})
+        check(st == 400, "a second load refused: %s" % body)
+        check(b.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "the restored VM pauses")
+        check(b.api("PUT", "/snapshot/create",
+                    {"snapshot_path": state2, "mem_file_path": mem2})[0] == 204,
+              "and is snapshotted again")
+        rc, msg = verify(hearth, state2, mem2)
+        check(rc == 0, "that snapshot verifies (%d %s)" % (rc, msg))
+        err = b.kill()
+        b = None
+        check("AddressSanitizer" not in err and "LeakSanitizer" not in err,
+              "no sanitizer report")
+    finally:
+        for h in (a, b):
+            if h:
+                sys.stdout.write(h.kill()[-2000:])
+        shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
