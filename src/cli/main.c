@@ -5,7 +5,9 @@
 #include "cli/run.h"
 #include "cli/snapshot.h"
 #include "hearth_version.h"
+#include "jail/jail.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,8 @@ static void usage(FILE *out)
 		     "  run      boot a guest in the foreground ('hearth run --help')\n"
 		     "  check    can this host run VMs, and how well? ('hearth check --help')\n"
 		     "  snapshot verify a snapshot's files ('hearth snapshot --help')\n"
+		     "  jail     run a VM as an unprivileged user in a chroot, namespaces and a\n"
+		     "           cgroup (as root; 'hearth jail --help')\n"
 		     "  help     this text\n"
 		     "  version  print the version (also --version)\n");
 }
@@ -28,6 +32,8 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 	const char *name = argc > 0 ? strrchr(argv[0], '/') : NULL;
 
+	/* Past RLIMIT_FSIZE, writes fail with EFBIG (handled) instead of killing hearth. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* Under the name `firecracker` (a symlink), take Firecracker's arguments. */
 	name = name ? name + 1 : argc > 0 ? argv[0] : "";
 	if (!strcmp(name, "firecracker"))
@@ -40,6 +46,8 @@ int main(int argc, char **argv)
 		return cli_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cli_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "jail"))
+		return jail_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "snapshot"))
 		return cli_snapshot(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
