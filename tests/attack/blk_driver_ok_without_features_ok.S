@@ -2,10 +2,7 @@
 #include "attack.inc"
 attack:
 	mov $ID_BLK, %edi
-	call mmio_find
-	movl $0, R_STATUS(%r15)
-	movl $1, R_STATUS(%r15)
-	movl $3, R_STATUS(%r15)
+	call mmio_begin
 	xor %edi, %edi
 	call mmio_queue
 	movl $7, R_STATUS(%r15)

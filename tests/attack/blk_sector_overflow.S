@@ -9,21 +9,11 @@ attack:
 	mov $0x0080000000000000, %rbx
 	header T_OUT, %rbx
 	blk_chain $BUF, $512, 0
-	xor %edi, %edi
-	call submit
-	call check_used
-	cmpb $1, STATUS
-	jne 1f
+	call submit_ioerr
 	header T_OUT, $2047
 	blk_chain $BUF, $1024, 0
-	xor %edi, %edi
-	call submit
-	call check_used
-	cmpb $1, STATUS
-	jne 1f
+	call submit_ioerr
 	call blk_read0
 	reject msg
-1:	fail msg_status
-msg_status: .asciz "status is not IOERR"
 msg:	.asciz "sector 2^55 and a write past the end -> IOERR; image unchanged"
 attack_name:	.asciz "blk_sector_overflow"

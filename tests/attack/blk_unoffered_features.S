@@ -2,10 +2,7 @@
 #include "attack.inc"
 attack:
 	mov $ID_BLK, %edi
-	call mmio_find
-	movl $0, R_STATUS(%r15)
-	movl $1, R_STATUS(%r15)
-	movl $3, R_STATUS(%r15)
+	call mmio_begin
 	movl $1, R_DRV_FEAT_SEL(%r15)
 	movl $0x80000001, R_DRV_FEAT(%r15)
 	movl $2, R_DRV_FEAT_SEL(%r15)

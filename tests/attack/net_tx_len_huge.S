@@ -3,19 +3,11 @@
 attack:
 	mov $1, %esi
 	mov $ID_NET, %edi
-	call mmio_queue_setup
 	mov $BUF, %rax
 	mov $0xffffffff, %ecx
 	mov $(0), %edx
-	call one_buffer
-	expect_needs_reset
-	call mmio_recover
-	lea good(%rip), %rax
-	mov $16, %ecx
-	mov $0, %edx
-	call one_buffer
-	call check_used
+	mov $0, %r13d
+	call bad_buffer_refused
 	reject msg
-good:	.asciz "ATTACK good data"
 msg:	.asciz "2^32-1 byte frame -> needs-reset; device works after a reset"
 attack_name:	.asciz "net_tx_len_huge"
