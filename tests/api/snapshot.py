@@ -8,8 +8,8 @@ refused), hearth is killed, and a fresh hearth process is first given bad
 snapshots (bit flips and truncations of the state file, a wrong format
 version, a checksum-valid file with a bad field, a memory file of the wrong
 size and one of another snapshot): each is refused with 400 and a
-fault_message, and the process stays able to load. Then the good snapshot
-is loaded with resume_vm: the guest verifies its memory and counts on from
+fault_message, and the process survives them. Then the good snapshot is
+loaded with resume_vm in a fresh process: the guest verifies its memory and counts on from
 the pass after the last one printed before the snapshot. `hearth snapshot
 verify` accepts the good files and refuses the same corruptions (and a
 corrupted memory file) with one line and exit status 1.
@@ -304,8 +304,18 @@ def main():
             check(st == 400 and b"fault_message" in ans, "bad load %s: %d %s" % (body, st, ans))
         check(b.proc.poll() is None, "hearth survived the bad snapshots")
         check(b.api("GET", "/")[0] == 200, "and still answers")
+        # It ends normally (a sanitizer build checks for leaks then).
+        b.proc.send_signal(signal.SIGTERM)
+        try:
+            status = b.proc.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            status = None
+        err = b.kill()
+        check(status == 0 and "Sanitizer" not in err,
+              "after them it exits 0 on SIGTERM, no sanitizer report (%s)" % status)
+        b = Hearth(hearth, work, "c")
 
-        # ---- the good snapshot, in the same fresh process ------------------------------
+        # ---- the good snapshot, in a fresh process --------------------------------------
         st, body = b.api("PUT", "/snapshot/load",
                          {"snapshot_path": state,
                           "mem_backend": {"backend_type": "File", "backend_path": mem},
