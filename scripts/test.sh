@@ -63,13 +63,13 @@ for line in open(sys.argv[1]):
 
 step "unit, format and tiny-guest tests"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build --print-errorlogs \
-	--suite unit --suite format --suite kvm --suite cli --suite fuzz --suite api --suite attack
+	--suite unit --suite format --suite kvm --suite cli --suite fuzz --suite api --suite attack --suite jail
 count_meson build/meson-logs/testlog.json plain
 
 step "unit and tiny-guest tests under ASan/UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs --suite unit --suite kvm --suite cli --suite fuzz \
-	--suite api --suite attack
+	--suite api --suite attack --suite jail
 count_meson build-asan/meson-logs/testlog.json asan
 
 if [ $nested = 1 ]; then
