@@ -849,15 +849,15 @@ int jail_main(int argc, char **argv)
 		if (fstatfs(netns_fd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC)
 			return jail_error(EXIT_USAGE, "--netns %s: not a namespace file", j.netns);
 	}
-	r = make_dirs(&j);
-	if (r)
-		return r;
-	scan_root(&j);
 	if (j.have_fsize && j.fsize < j.largest_disk)
 		return jail_error(EXIT_USAGE,
 				  "--resource-limit fsize=%llu is below the largest disk image "
 				  "(%llu bytes): the guest's writes would fail",
 				  (unsigned long long)j.fsize, (unsigned long long)j.largest_disk);
+	r = make_dirs(&j);
+	if (r)
+		return r;
+	scan_root(&j);
 	if (!j.have_fsize)
 		j.fsize = MAX(j.largest, (uint64_t)CONSOLE_FILE_MAX_BYTES) + (1ULL << 20);
 	if (!j.have_nofile)
