@@ -6,8 +6,8 @@ known pattern and then verifies it pass after pass, printing "pass N". It
 is paused and snapshotted through the API (a snapshot of a running VM is
 refused), hearth is killed, and a fresh hearth process is first given bad
 snapshots (bit flips and truncations of the state file, a wrong format
-version, a checksum-valid file with a bad field, a memory file of the wrong
-size and one of another snapshot): each is refused with 400 and a
+version, a checksum-valid file with a bad field or another CPU model, a
+memory file of the wrong size and one of another snapshot): each is refused with 400 and a
 fault_message, and the process survives them. Then the good snapshot is
 loaded with resume_vm in a fresh process: the guest verifies its memory and counts on from
 the pass after the last one printed before the snapshot. `hearth snapshot
@@ -276,6 +276,17 @@ def main():
         struct.pack_into("<I", wrong, HEADER_SIZE, 99)  # the first section's type
         write(bad, resum(bytes(wrong)))
         refused(bad, mem, "an unknown first section", want="machine")
+        # A CPU the host cannot give: the saved CPUID's first entry (leaf 0) changed.
+        wrong = bytearray(data)
+        mlen = struct.unpack_from("<Q", wrong, HEADER_SIZE + 8)[0]
+        cpuid = HEADER_SIZE + SECTION_HDR + ((mlen + 7) & ~7)
+        check(struct.unpack_from("<I", wrong, cpuid)[0] == 2, "the second section is the CPUID")
+        leaf0 = cpuid + SECTION_HDR
+        struct.pack_into("<I", wrong, leaf0 + 16, struct.unpack_from("<I", wrong, leaf0 + 16)[0] ^ 1)
+        write(bad, resum(bytes(wrong)))
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": bad, "mem_file_path": mem})
+        check(st == 400 and b"the host CPU differs: CPUID leaf 0 subleaf 0 EBX" in body,
+              "load refuses another CPU model, naming the register: %s" % body)
         shutil.copyfile(mem, bad_mem)
         os.truncate(bad_mem, size - 4096)
         refused(state, bad_mem, "a memory file 4 KiB short", want="memory file is")
