@@ -85,7 +85,10 @@ struct api {
 	/* The server. */
 	char *path;
 	int listen_fd;
-	void *mhd; /* struct MHD_Daemon */
+	void *mhd;	  /* struct MHD_Daemon */
+	pthread_t thread; /* runs the HTTP server (MHD_run) under its seccomp filter */
+	bool thread_started;
+	int quit_fd; /* eventfd: the server thread ends */
 };
 
 /*

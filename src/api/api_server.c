@@ -6,6 +6,7 @@
 #include "api/api_priv.h"
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "sandbox/seccomp.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -203,6 +204,39 @@ static void api_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("api: %s", line);
 }
 
+/*
+ * The server thread: it serves the listening socket with MHD_run() under
+ * the API's seccomp filter (libmicrohttpd's own thread could not install
+ * one), until api_stop() signals quit_fd.
+ */
+static void *api_thread(void *arg)
+{
+	struct api *api = arg;
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	int r = sandbox_seccomp_apply(SANDBOX_THREAD_API, "api");
+
+	if (r) {
+		log_error("api: cannot install the server thread's seccomp filter: %s",
+			  strerror(-r));
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = info ? info->epoll_fd : -1, .events = POLLIN},
+					{.fd = api->quit_fd, .events = POLLIN}};
+		MHD_UNSIGNED_LONG_LONG ms;
+		int timeout = -1;
+
+		if (MHD_get_timeout(api->mhd, &ms) == MHD_YES)
+			timeout = ms > 60000 ? 60000 : (int)ms;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		MHD_run(api->mhd);
+	}
+	return NULL;
+}
+
 /* ---- handing ops to the VMM thread ----------------------------------------- */
 
 void api_fault(struct api_op *op, int status, const char *fmt, ...)
@@ -276,6 +310,8 @@ static void api_free(struct api *api)
 {
 	if (api->efd >= 0)
 		close(api->efd);
+	if (api->quit_fd >= 0)
+		close(api->quit_fd);
 	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
 		free(api->cfg.disks[i].path);
 	free(api->kernel);
@@ -312,7 +348,7 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 	}
 	pthread_mutex_init(&api->lock, NULL);
 	pthread_cond_init(&api->done, NULL);
-	api->log_fd = api->metrics_fd = api->listen_fd = -1;
+	api->log_fd = api->metrics_fd = api->listen_fd = api->quit_fd = -1;
 	api->cfg = *cfg;
 	api->boot_set = cfg->kernel_path != NULL;
 	snprintf(api->log_level, sizeof(api->log_level), "Warning");
@@ -344,16 +380,28 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 	/* The API thread takes no signals: they belong to the VMM's signalfd. */
 	sigfillset(&block);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	api->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_access, api,
-	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
-	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, api, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNS,
-	    MHD_OPTION_END);
+	api->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (api->quit_fd >= 0)
+		api->mhd = MHD_start_daemon(
+		    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_access, api,
+		    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+		    api->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONN_TIMEOUT_S,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNS, MHD_OPTION_END);
+	if (api->mhd)
+		api->thread_started = pthread_create(&api->thread, NULL, api_thread, api) == 0;
+	if (api->thread_started)
+		pthread_setname_np(api->thread, "api");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (api->mhd && !api->thread_started) {
+		MHD_stop_daemon(api->mhd); /* closes the listening socket */
+		api->mhd = NULL;
+		api->listen_fd = -1;
+	}
 	if (!api->mhd) {
 		snprintf(err, errlen, "--api-sock %s: cannot start the HTTP server", path);
-		close(api->listen_fd);
+		if (api->listen_fd >= 0)
+			close(api->listen_fd);
 		unlink(path);
 		goto free_api;
 	}
@@ -455,6 +503,13 @@ void api_stop(struct api *api)
 	if (!api)
 		return;
 	api_detach(api);
+	if (api->thread_started) {
+		uint64_t one = 1;
+
+		if (write(api->quit_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+			pthread_join(api->thread, NULL);
+		api->thread_started = false;
+	}
 	if (api->mhd) {
 		MHD_stop_daemon(api->mhd); /* closes the listening socket */
 		unlink(api->path);

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends/block_priv.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "sandbox/seccomp.h"
 
 #define BLOCK_THREADS 4
 
@@ -47,7 +49,14 @@ static void *worker(void *arg)
 {
 	struct threads_engine *e = arg;
 	struct block_req *req;
+	int r = sandbox_seccomp_apply(SANDBOX_THREAD_BLOCK_IO, "block-io");
 
+	if (r) {
+		/* Never run the guest's requests unfiltered. */
+		log_error("block %s: cannot install the I/O thread's seccomp filter: %s",
+			  e->dev->path, strerror(-r));
+		_exit(1);
+	}
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
 		while (!e->queue_head && !e->stop)

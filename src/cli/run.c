@@ -70,6 +70,12 @@ void cli_run_usage(void)
 	    "                     \"boot-source\", \"drives\", \"machine-config\"...) describes,\n"
 	    "                     checked as the API checks its requests; with --api-sock,\n"
 	    "                     the API controls it once it runs\n"
+	    "  --seccomp on|off|log\n"
+	    "                     system-call filters, one per thread kind (vCPU, event\n"
+	    "                     loop, API, I/O) (default on): a forbidden call ends\n"
+	    "                     hearth by SIGSYS after one line naming the thread and\n"
+	    "                     the call; log allows it and the kernel logs it (audit,\n"
+	    "                     dmesg); off installs none. log and off: debugging only\n"
 	    "  -v, --verbose      more messages (repeat for debug output)\n"
 	    "  -h, --help         this help\n"
 	    "\n"
@@ -124,6 +130,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
+	OPT_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -142,6 +149,7 @@ static const struct option run_options[] = {
     {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -289,6 +297,11 @@ int cli_run(int argc, char **argv)
 		case OPT_CONFIG_FILE:
 			l.config_file = optarg;
 			break;
+		case OPT_SECCOMP:
+			if (sandbox_seccomp_parse_mode(optarg, &l.seccomp))
+				return usage_error("--seccomp takes on, off or log, not '%s'",
+						   optarg);
+			break;
 		case 'v':
 			l.verbose++;
 			break;
@@ -320,6 +333,10 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 	if (c->kernel_path && l->config_file)
 		return usage_error("%s", "--kernel and --config-file cannot be used together");
 	log_set_level(l->verbose >= 2 ? LOG_DEBUG : l->verbose ? LOG_INFO : LOG_WARN);
+	if (sandbox_seccomp_init(l->seccomp, err, sizeof(err))) {
+		fprintf(stderr, "hearth: %s\n", err);
+		return VM_EXIT_HOST_ERROR;
+	}
 
 	if (c->kernel_path) {
 		status = check_files(c);

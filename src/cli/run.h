@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "sandbox/seccomp.h"
+
 /*
  * cli_run - parse `hearth run` options, build the VM and run it until it
  * stops. Returns hearth's exit status (see `hearth run --help`).
@@ -22,6 +24,7 @@ struct run_launch {
 	const char *metrics_path;	      /* as PUT /metrics */
 	int verbose;			      /* -v count */
 	bool set_memory, set_rng, set_transport; /* given on the command line */
+	enum sandbox_seccomp_mode seccomp;	 /* system-call filters: on (0) unless asked */
 };
 
 /*

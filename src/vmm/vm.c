@@ -7,6 +7,7 @@
 #include "arch/x86/mptable.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "sandbox/seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -603,6 +604,7 @@ static void *vcpu_thread(void *arg)
 	struct vm *vm = v->vm;
 	char name[16];
 	sigset_t set;
+	int r;
 
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
@@ -610,9 +612,18 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VM_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!atomic_load(&vm->stopping)) {
-		int r;
+	/* The filter goes in before guest code runs; vm_run() then lets every vCPU go. */
+	if ((r = sandbox_seccomp_apply(SANDBOX_THREAD_VCPU, name))) {
+		log_error("vCPU %u: cannot install its seccomp filter: %s", v->index, strerror(-r));
+		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "seccomp filter failed");
+		return NULL;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	while (!vm->vcpus_released && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
 
+	while (!atomic_load(&vm->stopping)) {
 		if (atomic_load(&vm->pause_requested)) {
 			vcpu_park(v);
 			continue;
@@ -852,6 +863,7 @@ int vm_run(struct vm *vm)
 {
 	struct sigaction sa;
 	sigset_t sigs, old;
+	int r;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler;
@@ -877,7 +889,6 @@ int vm_run(struct vm *vm)
 	 */
 	for (unsigned i = 0; i < vm->cfg.ncpus && !atomic_load(&vm->stopping); i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		int r;
 
 		pthread_mutex_lock(&vm->stop_lock);
 		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -889,9 +900,21 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
+	/*
+	 * The event loop's filter goes in after the vCPU threads exist (they
+	 * would inherit it) and before any of them runs guest code.
+	 */
+	if (!atomic_load(&vm->stopping) && (r = sandbox_seccomp_apply(SANDBOX_THREAD_VMM, "vmm"))) {
+		log_error("cannot install the event loop's seccomp filter: %s", strerror(-r));
+		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "seccomp filter failed");
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_released = true;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 
 	while (!vm->loop.stop && !atomic_load(&vm->stopping)) {
-		int r = event_loop_run_once(&vm->loop, -1);
+		r = event_loop_run_once(&vm->loop, -1);
 		if (r < 0) {
 			log_error("event loop: %s", strerror(-r));
 			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "event loop failed");

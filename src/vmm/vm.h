@@ -91,6 +91,7 @@ struct vm {
 	atomic_bool pause_requested; /* vCPU threads park before their next KVM_RUN */
 	unsigned parked;	     /* vCPU threads parked now (pause_lock) */
 	bool paused;		     /* vm_pause() succeeded and no vm_resume() since */
+	bool vcpus_released;	     /* vm_run() let the vCPU threads enter KVM_RUN (pause_lock) */
 
 	struct event_loop loop; /* device events, run by vm_run() */
 	int console_fd;		/* console input, -1 when none */
