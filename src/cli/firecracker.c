@@ -31,7 +31,7 @@ static void fc_usage(void)
 	       "  --metrics-path PATH   metrics go to this file or named pipe (FlushMetrics)\n"
 	       "  --enable-pci          virtio devices on PCI instead of virtio-mmio\n"
 	       "  --boot-timer          accepted; hearth has no boot timer device\n"
-	       "  --no-seccomp          accepted (hearth installs no seccomp filter yet)\n"
+	       "  --no-seccomp          install no system-call filters (hearth run --seccomp off)\n"
 	       "  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N\n"
 	       "                        accepted and ignored (the jailer passes them)\n"
 	       "  --version             print the version\n"
@@ -154,6 +154,8 @@ int cli_firecracker(int argc, char **argv)
 			l.set_transport = true;
 			break;
 		case FC_NO_SECCOMP:
+			l.seccomp = SANDBOX_SECCOMP_OFF;
+			break;
 		case FC_IGNORED:
 			break;
 		case FC_VERSION:
