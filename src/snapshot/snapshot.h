@@ -197,10 +197,10 @@ int snapshot_check_mem_file(const struct snapshot *s, int fd, char *err, size_t 
  * snapshot_create - write a full snapshot of vm (paused, or its vCPUs not
  * started: vm_vcpus_stopped()) to state_path and mem_path (both created or
  * truncated; written to temporary names and renamed into place, so a
- * failure leaves no half-written file under those names). The state file
- * is synced to disk, the memory file is left to the page cache (syncing it
- * would dominate the time; its SHA-256 is in the state file). Call it from
- * the VM's event-loop thread. Returns 0, or -errno with one line in err
+ * failure leaves no half-written file under those names). Both are left
+ * to the page cache, not synced (that would dominate the time: sync(1)
+ * them before relying on them after a host crash). Call it from the VM's
+ * event-loop thread. Returns 0, or -errno with one line in err
  * (-EBUSY: the VM is running; -ENOTSUP: a device that cannot be saved yet).
  */
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
