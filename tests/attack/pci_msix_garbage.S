@@ -9,14 +9,9 @@ attack:
 	mov $0x1042, %edi
 	call pci_setup
 	/* Find the MSI-X capability (id 0x11) and enable MSI-X. */
-	movzbl 0x34(%r13), %ebx
-1:	test %ebx, %ebx
-	jz 9f
-	cmpb $0x11, (%r13, %rbx)
-	je 2f
-	movzbl 1(%r13, %rbx), %ebx
-	jmp 1b
-2:	orw $0x8000, 2(%r13, %rbx)
+	mov $0x11, %edi
+	call pci_cap
+	orw $0x8000, 2(%r13, %rbx)
 	mov $0x4000, %ebx
 3:	movl $0xdeadbeef, (%r12, %rbx)
 	movl $0xffffffff, 4(%r12, %rbx)
@@ -34,7 +29,5 @@ attack:
 	call blk_read0
 	movw $0x7fff, C_MSIX(%r12)
 	pass msg
-9:	fail msg_nocap
-msg_nocap: .asciz "no MSI-X capability"
 msg:	.asciz "interrupts through garbage MSI-X entries; requests complete"
 attack_name:	.asciz "pci_msix_garbage"
