@@ -1,0 +1,26 @@
+/* virtio-net (mmio): a 128 KiB frame over four descriptors (64 KiB + headers at most). */
+#include "attack.inc"
+attack:
+	xor %esi, %esi
+	mov $ID_NET, %edi
+	call mmio_find
+	call mmio_init
+	mov $1, %edi
+	call mmio_queue
+	call mmio_go
+	desc 0, $BUF, $0x8000, D_NEXT, 1
+	desc 1, $BUF, $0x8000, D_NEXT, 2
+	desc 2, $BUF, $0x8000, D_NEXT, 3
+	desc 3, $BUF, $0x8000, 0, 0
+	xor %edi, %edi
+	call submit
+	expect_needs_reset
+	call mmio_recover
+	lea good_data(%rip), %rax
+	mov $16, %ecx
+	xor %edx, %edx
+	call one_buffer
+	call check_used
+	reject msg
+msg:	.asciz "128 KiB frame -> needs-reset; device works after a reset"
+attack_name:	.asciz "net_tx_oversized"
