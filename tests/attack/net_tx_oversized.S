@@ -1,13 +1,9 @@
 /* virtio-net (mmio): a 128 KiB frame over four descriptors (64 KiB + headers at most). */
 #include "attack.inc"
 attack:
-	xor %esi, %esi
+	mov $1, %esi
 	mov $ID_NET, %edi
-	call mmio_find
-	call mmio_init
-	mov $1, %edi
-	call mmio_queue
-	call mmio_go
+	call mmio_queue_setup
 	desc 0, $BUF, $0x8000, D_NEXT, 1
 	desc 1, $BUF, $0x8000, D_NEXT, 2
 	desc 2, $BUF, $0x8000, D_NEXT, 3
