@@ -265,16 +265,11 @@ static int snap_save_virtio(struct vm *vm, struct snapshot *s, char *err, size_t
 				return r;
 			}
 		}
+		if (v->kind == SNAP_VIRTIO_NET)
+			virtio_net_save(vm->virtio.net[v->index], &v->net);
 		virtio_device_lock(dev);
 		virtio_device_save(dev, &v->core);
 		virtio_mmio_save(m, &v->mmio);
-		if (v->kind == SNAP_VIRTIO_NET) {
-			struct virtio_net *net = vm->virtio.net[v->index];
-			memcpy(v->net_mac, net->mac, sizeof(net->mac));
-			v->net_status = net->status;
-			v->net_promisc = net->promisc;
-			v->net_allmulti = net->allmulti;
-		}
 		if (v->kind == SNAP_VIRTIO_RNG && vm->virtio.rng->have_chain) {
 			/* The chain it holds goes back to the ring: taken again after restore. */
 			v->core.queues[0].last_avail_idx--;
@@ -611,14 +606,9 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
 		r = virtio_device_load(dev, &v->core);
 		if (!r) {
 			virtio_mmio_load(m, &v->mmio);
-			if (v->kind == SNAP_VIRTIO_NET) {
-				struct virtio_net *net = vm->virtio.net[v->index];
-				memcpy(net->mac, v->net_mac, sizeof(net->mac));
-				net->status = v->net_status;
-				net->promisc = v->net_promisc;
-				net->allmulti = v->net_allmulti;
-			}
-			if (dev->active && !dev->broken && dev->ops->activate)
+			if (v->kind == SNAP_VIRTIO_NET)
+				r = virtio_net_load(vm->virtio.net[v->index], &v->net);
+			if (!r && dev->active && !dev->broken && dev->ops->activate)
 				r = dev->ops->activate(dev);
 		}
 		virtio_device_unlock(dev);

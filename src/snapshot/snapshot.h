@@ -40,6 +40,7 @@
 #include "devices/legacy/mc146818.h"
 #include "devices/legacy/ns16550.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_mmio.h"
 #include "vmm/config.h"
@@ -139,10 +140,7 @@ struct snap_virtio {
 	struct virtio_state core;
 	struct virtio_mmio_state mmio;
 	struct virtio_blk_state blk; /* SNAP_VIRTIO_BLK */
-	uint8_t net_mac[8];	     /* SNAP_VIRTIO_NET: the MAC the guest sees now */
-	uint16_t net_status;
-	uint8_t net_promisc, net_allmulti;
-	uint32_t reserved2;
+	struct virtio_net_state net; /* SNAP_VIRTIO_NET */
 };
 
 struct snap_mem_trailer {

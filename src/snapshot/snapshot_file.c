@@ -158,7 +158,7 @@ static int check_virtio(const struct snap_virtio *v, const struct snap_machine *
 	if (v->kind == SNAP_VIRTIO_BLK && v->blk.version != VIRTIO_BLK_STATE_VERSION)
 		return fail(err, errlen, "virtio device %u: disk state version %u", i,
 			    v->blk.version);
-	if (v->kind == SNAP_VIRTIO_NET && (!bool_ok(v->net_promisc) || !bool_ok(v->net_allmulti)))
+	if (v->kind == SNAP_VIRTIO_NET && (!bool_ok(v->net.promisc) || !bool_ok(v->net.allmulti)))
 		return fail(err, errlen, "virtio device %u: inconsistent network state", i);
 	return 0;
 }

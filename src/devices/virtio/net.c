@@ -835,3 +835,26 @@ void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out)
 	*out = net->stats;
 	virtio_device_unlock(&net->vdev);
 }
+
+void virtio_net_save(struct virtio_net *net, struct virtio_net_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	virtio_device_lock(&net->vdev);
+	memcpy(s->mac, net->mac, sizeof(net->mac));
+	s->status = net->status;
+	s->promisc = net->promisc;
+	s->allmulti = net->allmulti;
+	virtio_device_unlock(&net->vdev);
+}
+
+int virtio_net_load(struct virtio_net *net, const struct virtio_net_state *s)
+{
+	if ((s->status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE)) || s->promisc > 1 ||
+	    s->allmulti > 1)
+		return -EINVAL;
+	memcpy(net->mac, s->mac, sizeof(net->mac));
+	net->status = s->status;
+	net->promisc = s->promisc;
+	net->allmulti = s->allmulti;
+	return 0;
+}

@@ -182,4 +182,25 @@ void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
 void virtio_net_set_rate_limits(struct virtio_net *net, const struct token_bucket_config *rx,
 				const struct token_bucket_config *tx);
 
+/*
+ * The card's own state (snapshots, migration), next to the core's and the
+ * queues': the MAC the guest sees now, the link status, the receive
+ * filters. The back end (tap) and the rate limiters are not part of it.
+ */
+struct virtio_net_state {
+	uint8_t mac[8];	 /* 6 used */
+	uint16_t status; /* VIRTIO_NET_S_* */
+	uint8_t promisc, allmulti;
+	uint32_t reserved;
+};
+
+/* virtio_net_save - record net's state in s. Takes the device lock. */
+void virtio_net_save(struct virtio_net *net, struct virtio_net_state *s);
+
+/*
+ * virtio_net_load - restore net's state from s (checked: known status bits,
+ * booleans 0 or 1). Call with the device lock held. Returns 0 or -EINVAL.
+ */
+int virtio_net_load(struct virtio_net *net, const struct virtio_net_state *s);
+
 #endif
