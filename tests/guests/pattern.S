@@ -46,7 +46,7 @@ _start:
 	to_user_mode PT_BASE, TSS_BASE, USER_SP, user_main
 user_main:
 	puts msg_fill
-	/* r8 = end: the highest end of a usable e820 range, at most 4 GiB. */
+	/* r8 = end: the highest end of a usable e820 range below 4 GiB. */
 	xor %r8, %r8
 	movzbl ZERO_PAGE + 0x1e8, %ecx
 	mov $(ZERO_PAGE + 0x2d0), %rsi
@@ -54,9 +54,11 @@ user_main:
 	jz 12f
 	cmpl $1, 16(%rsi)
 	jne 11f
+	mov $0x100000000, %rdx
+	cmp %rdx, (%rsi) /* a range at or above 4 GiB: not mapped */
+	jae 11f
 	mov (%rsi), %rax
 	add 8(%rsi), %rax
-	mov $0x100000000, %rdx
 	cmp %rdx, %rax
 	cmova %rdx, %rax
 	cmp %r8, %rax
