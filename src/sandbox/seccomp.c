@@ -122,8 +122,9 @@ static const struct seccomp_rule rules[] = {
     /* the event loop; console and API sockets */
     {"epoll_wait", K_VMM | K_API, ARG_ANY},
     {"epoll_pwait", K_VMM | K_API, ARG_ANY},
-    {"poll", K_VMM | K_API, ARG_ANY},
-    {"ppoll", K_VMM | K_API, ARG_ANY},
+    /* vCPUs too: a device reset waits there for the disk's requests in flight */
+    {"poll", K_DEV | K_API, ARG_ANY},
+    {"ppoll", K_DEV | K_API, ARG_ANY},
     {"accept4", K_VMM | K_API, ARG_ANY},
     {"recvfrom", K_VMM | K_API, ARG_ANY},
     {"sendto", K_DEV | K_API, ARG_ANY},

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,27 @@ static void test_installed_filter_allows_and_traps(void **state)
 #endif
 }
 
+/* A virtio-blk reset on a vCPU thread (the guest's status write) polls for the disk. */
+static void vcpu_polls(void)
+{
+	struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+
+	if (poll(&p, 1, 0) < 0 || ppoll(&p, 1, &(struct timespec){0, 0}, NULL) < 0)
+		_exit(106);
+}
+
+static void test_vcpu_may_wait_for_disk(void **state)
+{
+	char out[512];
+	int status;
+
+	(void)state;
+	status = run_filtered(SANDBOX_THREAD_VCPU, "vcpu0", vcpu_polls, out, sizeof(out));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_string_equal(out, "");
+}
+
 static void test_parse_mode(void **state)
 {
 	enum sandbox_seccomp_mode m = SANDBOX_SECCOMP_OFF;
@@ -330,6 +352,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_compiled_filters_match_table),
 	    cmocka_unit_test(test_lists_are_minimal),
 	    cmocka_unit_test(test_installed_filter_allows_and_traps),
+	    cmocka_unit_test(test_vcpu_may_wait_for_disk),
 	};
 
 	if (argc < 2) {
