@@ -53,7 +53,7 @@ legacy) args=(--kernel "$guest" --memory 64 --serial stdio --rng off) ;;
 esac
 
 # The timeout only guards against a hang; the guest ends the run itself.
-timeout 60 "$hearth" run "${args[@]}" </dev/null >"$dir/out" 2>"$dir/err"
+timeout -k 5 60 "$hearth" run "${args[@]}" </dev/null >"$dir/out" 2>"$dir/err"
 status=$?
 echo "--- hearth exit status: $status (expected 0)"
 echo "--- guest output (last 40 lines):"; tail -n 40 "$dir/out" | cat -v
@@ -63,7 +63,7 @@ fail() {
 	echo "FAIL: $*"
 	exit 1
 }
-[ "$status" = 124 ] && fail "hearth hung (killed after 60 s)"
+[ "$status" = 124 ] || [ "$status" = 137 ] && fail "hearth hung (killed after 60 s)"
 [ "$status" = 0 ] || fail "exit status $status"
 if grep -aqE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' \
 	"$dir/err"; then
