@@ -475,7 +475,8 @@ int api_attach(struct api *api, struct vm *vm)
 		for (unsigned i = 0; i < api->cfg.ndisks; i++)
 			api->start_drive[i] = i;
 	}
-	api->state = API_RUNNING;
+	/* A snapshot loaded without resume_vm starts paused. */
+	api->state = vm_is_paused(vm) ? API_PAUSED : API_RUNNING;
 	pthread_mutex_unlock(&api->lock);
 	r = event_loop_add(&vm->loop, api->efd, EPOLLIN, api_on_event, api);
 	if (r)

@@ -17,7 +17,7 @@ corrupted memory file) with one line and exit status 1.
 A second VM runs tests/guests/blk_poll.S in its bench mode (4 KiB reads
 from a virtio-blk disk over virtio-mmio, one at a time, polling the used
 ring): snapshotted in the middle of its reads and restored in a fresh
-process, it finishes them ("BENCH-END", "BLK-OK") and resets the machine
+process (paused, then resumed), it finishes them ("BENCH-END", "BLK-OK") and resets the machine
 (hearth exits 0): the disk's queue positions came through.
 
 Usage: snapshot.py HEARTH PATTERN_BZIMAGE BLK_POLL_BZIMAGE. Exit 77 (skip)
@@ -152,9 +152,14 @@ def disk_scenario(hearth, guest, work):
         a.kill()
         a = None
         b = Hearth(hearth, work, "blk-b")
-        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem,
-                                                   "resume_vm": True})
-        check(st == 204, "disk: load %d %s" % (st, body))
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem})
+        check(st == 204, "disk: load (paused) %d %s" % (st, body))
+        st, body = b.api("GET", "/")
+        check(st == 200 and json.loads(body).get("state") == "Paused",
+              "disk: the loaded VM is paused: %s" % body)
+        b.read_available(0.2)
+        check(b.out == b"", "disk: and prints nothing: %r" % b.out)
+        check(b.api("PATCH", "/vm", {"state": "Resumed"})[0] == 204, "disk: resume")
         check(b.wait_for(rb"BENCH-END\s*BLK-OK") is not None,
               "disk: the restored guest finishes its reads: %r" % b.out[-80:])
         try:
