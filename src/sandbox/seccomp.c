@@ -33,8 +33,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-/* The signal that kicks vCPU threads out of KVM_RUN (vmm/vm.c). */
-#define SECCOMP_KICK_SIGNAL SIGUSR1
 /* System call numbers the SIGSYS handler can name (x86-64 has ~460). */
 #define SECCOMP_MAX_NR 512
 
@@ -51,7 +49,7 @@ enum seccomp_arg {
 	ARG_ANY,     /* any arguments */
 	ARG_NO_EXEC, /* mmap/mprotect: never PROT_EXEC */
 	ARG_IOCTL,   /* ioctl: only the thread kind's requests (tables below) */
-	ARG_TGKILL,  /* tgkill: hearth's own threads, only its signals */
+	ARG_TGKILL,  /* tgkill: only hearth's own threads */
 	ARG_FSTAT,   /* newfstatat: fstat() on a descriptor (AT_EMPTY_PATH) */
 };
 
@@ -84,9 +82,14 @@ static const struct seccomp_rule rules[] = {
     {"restart_syscall", K_ALL, ARG_ANY},
     {"getpid", K_ALL, ARG_ANY},
     {"gettid", K_ALL, ARG_ANY},
-    /* signals: the vCPU kick, pthread_sigmask, SIGSYS/SIGABRT re-raised */
+    /*
+     * signals: the vCPU kick, pthread_sigmask; the handler of a fatal
+     * signal (the console's) restores the terminal, puts the previous
+     * action back and raises the signal again
+     */
     {"rt_sigreturn", K_ALL, ARG_ANY},
     {"rt_sigprocmask", K_ALL, ARG_ANY},
+    {"rt_sigaction", K_ALL, ARG_ANY},
     {"tgkill", K_ALL, ARG_TGKILL},
     /* time (the vDSO's fallbacks) */
     {"clock_gettime", K_ALL, ARG_ANY},
@@ -161,7 +164,6 @@ static const struct seccomp_rule rules[] = {
     {"newfstatat", K_ALL, ARG_ANY},
     {"getdents64", K_ALL, ARG_ANY},
     {"sigaltstack", K_ALL, ARG_ANY},
-    {"rt_sigaction", K_ALL, ARG_ANY},
     {"prctl", K_ALL, ARG_ANY},
     {"sched_getaffinity", K_ALL, ARG_ANY},
     {"getppid", K_ALL, ARG_ANY},
@@ -174,15 +176,26 @@ static const struct seccomp_rule rules[] = {
 
 /* vCPU threads: running the vCPU, interrupts and eventfds its devices set up. */
 static const unsigned long vcpu_ioctls[] = {
-    KVM_RUN,	   KVM_KVMCLOCK_CTRL, /* running, parking (vm_pause) */
-    KVM_GET_REGS,  KVM_GET_SREGS,     /* the register dump after a fatal exit */
-    KVM_IRQ_LINE,  KVM_SIGNAL_MSI,	KVM_SET_GSI_ROUTING, KVM_IRQFD,
-    KVM_IOEVENTFD, KVM_CHECK_EXTENSION, TUNSETOFFLOAD, /* a virtio-net driver's features */
-    TCGETS,					       /* isatty() */
+    KVM_RUN,
+    KVM_KVMCLOCK_CTRL, /* running, parking (vm_pause) */
+    KVM_GET_REGS,
+    KVM_GET_SREGS, /* the register dump after a fatal exit */
+    KVM_IRQ_LINE,
+    KVM_SIGNAL_MSI,
+    KVM_SET_GSI_ROUTING,
+    KVM_IRQFD,
+    KVM_IOEVENTFD,
+    KVM_CHECK_EXTENSION,
+    TUNSETOFFLOAD, /* a virtio-net driver's features */
+    TCGETS,
+    TCSETS, /* isatty(); the terminal restored on a fatal signal */
 };
 
-/* Every other thread: isatty() (the log asks whether stderr is a terminal). */
-static const unsigned long tty_ioctls[] = {TCGETS};
+/*
+ * Every other thread: isatty() (the log asks whether stderr is a
+ * terminal); the terminal restored on a fatal signal.
+ */
+static const unsigned long tty_ioctls[] = {TCGETS, TCSETS};
 
 /* The event loop: devices, vCPU and irqchip state (snapshots), the terminal at exit. */
 static const unsigned long vmm_ioctls[] = {
@@ -241,23 +254,12 @@ static const char *const kind_names[SANDBOX_THREAD_KINDS] = {
     [SANDBOX_THREAD_BLOCK_IO] = "block-io",
 };
 
-/* Signals a thread of kind may send to hearth's own threads. */
-static unsigned int kind_signals(enum sandbox_thread kind, int *sigs)
-{
-	unsigned int n = 0;
-
-	sigs[n++] = SIGSYS;  /* the trap handler's re-raise */
-	sigs[n++] = SIGABRT; /* abort() */
-	if (kind == SANDBOX_THREAD_VCPU || kind == SANDBOX_THREAD_VMM)
-		sigs[n++] = SECCOMP_KICK_SIGNAL;
-	return n;
-}
-
 static enum sandbox_seccomp_mode seccomp_mode = SANDBOX_SECCOMP_OFF;
 static bool seccomp_ready;
 static pid_t seccomp_pid;
 static struct sock_fprog seccomp_progs[SANDBOX_THREAD_KINDS];
 static const char *syscall_names[SECCOMP_MAX_NR];
+static void (*trap_hook)(void);
 static __thread char thread_label[16];
 static __thread pid_t thread_tid;
 
@@ -301,9 +303,6 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_thread kind, pid_t pid,
 		    const struct seccomp_rule *rule)
 {
 	int nr = seccomp_syscall_resolve_name(rule->name);
-	int sigs[4];
-	unsigned int nsigs;
-	int r = 0;
 
 	if (nr == __NR_SCMP_ERROR)
 		return -ENOENT;
@@ -323,12 +322,8 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_thread kind, pid_t pid,
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
 	case ARG_TGKILL:
-		nsigs = kind_signals(kind, sigs);
-		for (unsigned int i = 0; i < nsigs && !r; i++)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
-					     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pid),
-					     SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)sigs[i]));
-		return r;
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)pid));
 	}
 	return -EINVAL;
 }
@@ -505,6 +500,8 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nothing more to say */
 	}
+	if (trap_hook)
+		trap_hook();
 	syscall(SYS_tgkill, seccomp_pid, thread_tid ? thread_tid : seccomp_pid, sig);
 	errno = saved;
 }
@@ -549,6 +546,11 @@ int sandbox_seccomp_init(enum sandbox_seccomp_mode mode, char *err, size_t errle
 	}
 	seccomp_ready = true;
 	return 0;
+}
+
+void sandbox_seccomp_set_trap_hook(void (*fn)(void))
+{
+	trap_hook = fn;
 }
 
 int sandbox_seccomp_apply(enum sandbox_thread kind, const char *name)

@@ -59,6 +59,14 @@ bool sandbox_seccomp_enabled(void);
  */
 int sandbox_seccomp_apply(enum sandbox_thread kind, const char *name);
 
+/*
+ * sandbox_seccomp_set_trap_hook - fn (async-signal-safe, e.g. restoring the
+ * terminal) runs in the SIGSYS handler after its line, before hearth dies.
+ * Only system calls every list allows may be made there (a terminal's
+ * TCGETS/TCSETS ioctls, write).
+ */
+void sandbox_seccomp_set_trap_hook(void (*fn)(void));
+
 /* sandbox_seccomp_thread_name - the allow-list file's name of kind ("vcpu", "vmm"...). */
 const char *sandbox_seccomp_thread_name(enum sandbox_thread kind);
 
