@@ -750,31 +750,66 @@ static int write_pid_file(const struct jail *j, pid_t pid)
 }
 
 /* Fork the jailed child into a new PID namespace and see it to its exec. */
+/* The namespace's init stops once init_fd closes; wait for it. */
+static void end_init(int init_fd, pid_t init)
+{
+	if (init_fd >= 0)
+		close(init_fd);
+	while (waitpid(init, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Fork the namespace's init (PID 1) and the jailed child (PID 2) into a new
+ * PID namespace and see the child to its exec. hearth is not PID 1, so its
+ * signals behave as anywhere else and sanitizers can stop its threads.
+ */
 static int start(struct jail *j, int netns_fd)
 {
-	int sync_pipe[2], err_pipe[2], status = 0, r;
+	int sync_pipe[2], err_pipe[2], init_pipe[2], status = 0, r = 0, self_ns;
 	char msg[1024], cgerr[512] = "";
 	struct sigaction sa;
 	size_t got = 0;
-	pid_t pid;
+	pid_t pid, init;
 
-	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0)
+	if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 ||
+	    pipe2(init_pipe, O_CLOEXEC) < 0)
 		return jail_error(EXIT_HOST, "pipe: %s", strerror(errno));
-	if (unshare(CLONE_NEWPID) < 0)
+	self_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (self_ns < 0 || unshare(CLONE_NEWPID) < 0)
 		return jail_error(EXIT_HOST, "cannot create a PID namespace: %s", strerror(errno));
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return jail_error(EXIT_HOST, "fork: %s", strerror(errno));
+	init = fork();
+	if (init == 0)
+		jail_init(j, init_pipe[0]);
+	close(init_pipe[0]);
+	pid = init < 0 ? -1 : fork();
 	if (pid == 0) {
+		close(init_pipe[1]);
 		close(sync_pipe[1]);
 		close(err_pipe[0]);
 		jail_child(j, sync_pipe[0], err_pipe[1], netns_fd);
 	}
+	/* The jailer's own later children (none but a sanitizer's helper) stay in its namespace. */
+	if (setns(self_ns, CLONE_NEWPID) < 0)
+		jail_error(EXIT_HOST, "warning: cannot return to the PID namespace: %s",
+			   strerror(errno));
+	close(self_ns);
+	if (pid < 0) {
+		r = errno;
+		if (init > 0)
+			end_init(init_pipe[1], init);
+		return jail_error(EXIT_HOST, "fork: %s", strerror(r));
+	}
 	child_pid = pid;
+	if (write(init_pipe[1], "h", 1) != 1)
+		r = -EPIPE;
 	close(sync_pipe[0]);
 	close(err_pipe[1]);
-	r = jail_cgroup_join(j, pid, cgerr, sizeof(cgerr));
+	if (!r)
+		r = jail_cgroup_join(j, init, cgerr, sizeof(cgerr));
+	if (!r)
+		r = jail_cgroup_join(j, pid, cgerr, sizeof(cgerr));
 	if (!r)
 		r = write_pid_file(j, pid);
 	if (!r && write(sync_pipe[1], "g", 1) != 1)
@@ -783,6 +818,7 @@ static int start(struct jail *j, int netns_fd)
 	if (r) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		end_init(init_pipe[1], init);
 		jail_cgroup_remove(j);
 		return jail_error(EXIT_HOST, "%s", cgerr[0] ? cgerr : strerror(-r));
 	}
@@ -805,15 +841,17 @@ static int start(struct jail *j, int netns_fd)
 	if (got) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		end_init(init_pipe[1], init);
 		jail_cgroup_remove(j);
 		return jail_error(EXIT_HOST, "%s", msg);
 	}
 	if (j->daemonize)
-		return 0;
+		return 0; /* init reaps hearth once this process is gone */
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return jail_error(EXIT_HOST, "waitpid: %s", strerror(errno));
 	}
+	end_init(init_pipe[1], init);
 	jail_cgroup_remove(j);
 	if (WIFSIGNALED(status)) {
 		jail_error(EXIT_HOST, "%s was killed by signal %d (%s)", j->exec_name,
@@ -825,7 +863,8 @@ static int start(struct jail *j, int netns_fd)
 
 int jail_main(int argc, char **argv)
 {
-	struct jail j = {.base = JAIL_DEFAULT_BASE};
+	/* static: what the parsers allocate stays reachable until exit */
+	static struct jail j = {.base = JAIL_DEFAULT_BASE};
 	struct statfs sfs;
 	int r, netns_fd = -1, lock_fd;
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -184,6 +185,49 @@ static void drop_privileges(const struct jail *j)
 		     strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+}
+
+void jail_init(const struct jail *j, int parent_fd)
+{
+	struct pollfd pfd[2];
+	ssize_t n;
+	char c;
+
+	if ((parent_fd > 0 && close_range(0, (unsigned)parent_fd - 1, 0) < 0) ||
+	    close_range((unsigned)parent_fd + 1, ~0U, 0) < 0 || chdir("/") < 0)
+		_exit(1);
+	prctl(PR_SET_NAME, "hearth-init", 0, 0, 0);
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 ||
+	    setresuid(j->uid, j->uid, j->uid) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(1);
+	/* The jailer writes one byte once hearth's process (PID 2 here) exists. */
+	while ((n = read(parent_fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(0);
+	pfd[0].fd = parent_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = (int)syscall(SYS_pidfd_open, 2, 0);
+	pfd[1].events = POLLIN;
+	if (pfd[1].fd < 0)
+		_exit(0);
+	/*
+	 * Exit, which ends every process of the namespace, when hearth is gone,
+	 * or without --daemonize when the jailer is (its end of parent_fd closed).
+	 */
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (pfd[1].revents)
+			_exit(0);
+		if (pfd[0].revents) {
+			if (!j->daemonize)
+				_exit(0);
+			pfd[0].fd = -1;
+		}
+	}
 }
 
 void jail_child(struct jail *j, int sync_fd, int err_fd, int netns_fd)

@@ -79,6 +79,15 @@ void jail_cgroup_remove(struct jail *j);
  */
 __attribute__((noreturn)) void jail_child(struct jail *j, int sync_fd, int err_fd, int netns_fd);
 
+/*
+ * jail_init - PID 1 of the jail's PID namespace: closes everything but
+ * parent_fd, becomes the jail's user, reads one byte from parent_fd (hearth,
+ * PID 2, exists), then exits when hearth has ended or, without --daemonize,
+ * when parent_fd reads EOF (the jailer is done or gone). Its exit ends every
+ * process left in the namespace.
+ */
+__attribute__((noreturn)) void jail_init(const struct jail *j, int parent_fd);
+
 /* jail_error - print "hearth jail: MSG" on stderr and return status. */
 int jail_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -127,7 +127,7 @@ if [ -n "$pid" ]; then
 	done
 	check "it keeps the host's network namespace without --netns" \
 		test "$(readlink /proc/$pid/ns/net)" = "$(readlink /proc/self/ns/net)"
-	check "it is PID 1 of its PID namespace" grep -qP '^NSpid:\t[0-9]+\t1$' $st
+	check "it is PID 2 of its PID namespace (after the jail's init)" grep -qP '^NSpid:\t[0-9]+\t2$' $st
 	dir=$(cgroup_dir "$pid" pids)
 	check "its cgroup is named after the id: $dir" test "${dir##*/}" = jail-test-1
 	check "pids.max of its cgroup is 64" test "$(cat "$dir/pids.max" 2>/dev/null)" = 64
@@ -151,8 +151,8 @@ if [ -n "$pid" ]; then
 		test "$(stat -c '%u %g %a %t:%T' /proc/$pid/root/dev/kvm)" = "$uid $gid 600 a:e8"
 	check "/run in the jail belongs to the jail user" \
 		test "$(stat -c '%u %g' /proc/$pid/root/run)" = "$uid $gid"
-	check "its /proc shows only itself and no /proc/sys" \
-		test "$(ls /proc/$pid/root/proc | grep -E '^[0-9]+$' | tr '\n' ' ')" = "1 " -a \
+	check "its /proc shows only the jail's init and itself, no /proc/sys" \
+		test "$(ls /proc/$pid/root/proc | grep -E '^[0-9]+$' | sort -n | tr '\n' ' ')" = "1 2 " -a \
 		! -e /proc/$pid/root/proc/sys
 	# Guest RAM (72 MiB): excluded from core dumps (dd), never mergeable by KSM (mg).
 	flags=$(awk '/^Size:/ {size = $2} /^VmFlags:/ && size == 73728 {print}' /proc/$pid/smaps)
