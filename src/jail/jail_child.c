@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hearth jail: the child, PID 1 of a new PID namespace. It joins the network
+ * hearth jail: the child, PID 2 of a new PID namespace (after a small init). It joins the network
  * namespace, makes new mount, IPC, UTS and cgroup namespaces, builds the
  * root (bind mounts of the granted files, a small /dev, /run, a /proc that
  * shows only processes), pivots into it, sets the limits, closes what it

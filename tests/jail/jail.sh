@@ -55,7 +55,7 @@ start_echo() {
 	mkfifo "$tmp/in" "$tmp/out"
 	exec 3<>"$tmp/in"
 	# fd 7 is an inherited descriptor the jailed hearth must not have.
-	env HEARTH_JAIL_TEST_SECRET=1 timeout 60 "$hearth" jail --id "$id" --exec-file "$hearth" \
+	env HEARTH_JAIL_TEST_SECRET=1 timeout -k 10 60 "$hearth" jail --id "$id" --exec-file "$hearth" \
 		--uid $uid --gid $gid --chroot-base-dir "$base" "$@" -- \
 		run --kernel "$echo_guest" --memory 72 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" 7</etc/hostname &
 	jailer=$!
@@ -183,7 +183,7 @@ else
 fi
 
 # --- --daemonize: the jailer returns at once; hearth has its own session, I/O on /dev/null
-timeout 30 "$hearth" jail --id jail-test-3 --exec-file "$hearth" --uid $uid --gid $gid \
+timeout -k 10 30 "$hearth" jail --id jail-test-3 --exec-file "$hearth" --uid $uid --gid $gid \
 	--chroot-base-dir "$base" --daemonize -- run --kernel "$echo_guest" --memory 72 \
 	</dev/null >"$tmp/dout" 2>"$tmp/derr"
 status=$?
@@ -211,7 +211,7 @@ fi
 limit_case() {
 	local what=$1 want=$2 pattern=$3
 	shift 3
-	timeout 60 "$hearth" jail --id jail-test-4 --exec-file "$hearth" --uid $uid --gid $gid \
+	timeout -k 10 60 "$hearth" jail --id jail-test-4 --exec-file "$hearth" --uid $uid --gid $gid \
 		--chroot-base-dir "$base" "$@" -- run --kernel "$hello_guest" --memory 72 \
 		</dev/null >"$tmp/lout" 2>"$tmp/lerr"
 	local status=$?
@@ -236,7 +236,7 @@ efbig_case() { # efbig_case DESCRIPTION COMMAND...
 	local what=$1
 	shift
 	{ head -c 6000 /dev/zero | tr '\0' x; printf q; } >"$tmp/fin"
-	timeout 60 "$@" <"$tmp/fin" >"$tmp/fout" 2>"$tmp/ferr"
+	timeout -k 10 60 "$@" <"$tmp/fin" >"$tmp/fout" 2>"$tmp/ferr"
 	local status=$?
 	check "$what: status $status, output cut at 4096 bytes, EFBIG reported" \
 		bash -c "test $status = 0 && test \$(stat -c %s '$tmp/fout') = 4096 &&
