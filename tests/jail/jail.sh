@@ -46,6 +46,7 @@ check() { # check DESCRIPTION COMMAND...: the command must succeed
 	fi
 }
 
+run_extra=() # more `hearth run` options for start_echo
 # start_echo ID [JAIL OPTIONS...]: a jailed hearth on the echo guest; waits for
 # the guest's "echo ready" line; sets $pid (the jailed hearth) and $jailer.
 start_echo() {
@@ -57,7 +58,8 @@ start_echo() {
 	# fd 7 is an inherited descriptor the jailed hearth must not have.
 	env HEARTH_JAIL_TEST_SECRET=1 timeout -k 10 60 "$hearth" jail --id "$id" --exec-file "$hearth" \
 		--uid $uid --gid $gid --chroot-base-dir "$base" "$@" -- \
-		run --kernel "$echo_guest" --memory 72 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" 7</etc/hostname &
+		run --kernel "$echo_guest" --memory 72 "${run_extra[@]}" <"$tmp/in" >"$tmp/out" \
+		2>"$tmp/err" 7</etc/hostname &
 	jailer=$!
 	exec 4<"$tmp/out"
 	pid=
@@ -170,10 +172,20 @@ fi
 
 # --- --netns: the jailed hearth is in that network namespace
 if ip netns add "$netns" 2>/dev/null; then
+	run_extra=(--api-sock /run/api.sock)
 	start_echo jail-test-2 --netns /run/netns/$netns --new-pid-ns
+	run_extra=()
 	if [ -n "$pid" ]; then
 		check "--netns: it is in the given network namespace" \
 			test "$(stat -L -c %i /proc/$pid/ns/net)" = "$(stat -L -c %i /run/netns/$netns)"
+		sock=$base/hearth/jail-test-2/root/run/api.sock
+		if command -v curl >/dev/null; then
+			info=$(curl -s --max-time 10 --unix-socket "$sock" http://localhost/)
+			check "its API socket /run/api.sock answers from the host at <root>/run: $info" \
+				grep -q '"id":"jail-test-2","state":"Running"' <<<"$info"
+		else
+			check "its API socket is at <root>/run/api.sock (no curl to ask it)" test -S "$sock"
+		fi
 		finish_echo netns-ok
 		check "--netns: the guest echoed (status $status)" \
 			bash -c "test $status = 0 && grep -q netns-ok <<<'$echoed'"
