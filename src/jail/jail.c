@@ -528,7 +528,8 @@ static int parse_cgroup(struct jail *j, const char *arg)
 		return jail_error(EXIT_HOST, "out of memory");
 	dot = strchr(file, '.');
 	if (!dot || dot == file || !dot[1] || (size_t)(dot - file) >= sizeof(s->controller) ||
-	    strspn(file, "abcdefghijklmnopqrstuvwxyz0123456789_.") != strlen(file) ||
+	    strspn(file, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+		strlen(file) ||
 	    strstr(file, "..") || !strncmp(file, "cgroup.", 7) || !strcmp(file, "tasks")) {
 		jail_error(EXIT_USAGE, "--cgroup %s: '%s' is not a controller's file", arg, file);
 		free(file);

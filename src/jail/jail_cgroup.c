@@ -207,18 +207,24 @@ static int group_path(struct jail *j, int version, const char *controller, char 
 		   : -ENAMETOOLONG;
 }
 
-/* Whether the v2 hierarchy offers controller (its root's cgroup.controllers). */
-static bool v2_has(const char *mnt, const char *controller)
+/* Whether dir/name, a space-separated list, has word. */
+static bool word_in_file(const char *dir, const char *name, const char *word)
 {
 	char buf[512];
 
-	if (read_text(mnt, "cgroup.controllers", buf, sizeof(buf)) <= 0)
+	if (read_text(dir, name, buf, sizeof(buf)) <= 0)
 		return false;
 	for (char *save = NULL, *w = strtok_r(buf, " \n", &save); w;
 	     w = strtok_r(NULL, " \n", &save))
-		if (!strcmp(w, controller))
+		if (!strcmp(w, word))
 			return true;
 	return false;
+}
+
+/* Whether the v2 hierarchy offers controller (its root's cgroup.controllers). */
+static bool v2_has(const char *mnt, const char *controller)
+{
+	return word_in_file(mnt, "cgroup.controllers", controller);
 }
 
 static int write_settings(struct jail *j, const char *dir, const char *controller)
@@ -261,6 +267,7 @@ static int prepare_v2(struct jail *j)
 			char c = *p;
 			*p = '\0';
 			if (strcmp(path, dir) &&
+			    !word_in_file(path, "cgroup.subtree_control", ctl + 1) &&
 			    (r = write_file(path, "cgroup.subtree_control", ctl)))
 				return jail_error(EXIT_HOST,
 						  "cannot enable the %s controller in %s: %s",

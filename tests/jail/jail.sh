@@ -210,10 +210,13 @@ if [ -n "$dpid" ] && [ -d /proc/$dpid ]; then
 		bash -c "'$hearth' jail --id jail-test-3 --exec-file '$hearth' --uid $uid --gid $gid \
 			--chroot-base-dir '$base' -- run --kernel '$hello_guest' 2>&1 >/dev/null |
 			grep -q '^hearth jail: jail jail-test-3 is in use: its cgroup'"
-	ddir=$(cgroup_dir "$dpid" pids)
+	ddirs=("$(cgroup_dir "$dpid" pids)" "$(cgroup_dir "$dpid" "")")
 	kill -KILL "$dpid"
 	timeout 10 tail --pid="$dpid" -f /dev/null
-	rmdir "$ddir" 2>/dev/null
+	# A daemonized jail's group is left to its user: remove it.
+	for d in "${ddirs[@]}"; do
+		[ "${d##*/}" = jail-test-3 ] && rmdir "$d"
+	done
 else
 	check "--daemonize: hearth runs after the jailer returned" false
 fi
@@ -309,6 +312,8 @@ expect 2 "not a controller's file" --id x "${J[@]}" --cgroup cgroup.procs=1 "${R
 expect 2 "no cgroup v1 hierarchy has the nosuch controller" --id x "${J[@]}" --cgroup-version 1 \
 	--cgroup nosuch.max=1 "${R[@]}"
 expect 2 "has no file pids.nosuch" --id x "${J[@]}" --cgroup pids.nosuch=1 "${R[@]}"
+expect 2 "the cgroup v2 hierarchy at .* has no nosuch controller" --id x "${J[@]}" --cgroup-version 2 \
+	--cgroup nosuch.max=1 "${R[@]}"
 expect 2 "--cgroup-version takes 1 or 2" --id x "${J[@]}" --cgroup-version 3 "${R[@]}"
 expect 2 "unknown resource" --id x "${J[@]}" --resource-limit core=0 "${R[@]}"
 expect 2 "no-file must be" --id x "${J[@]}" --resource-limit no-file=0 "${R[@]}"
