@@ -6,10 +6,11 @@
 # the flags of its guest memory. Then it gets input and must echo it. Limits
 # that are too small must end it with an error, never a hang; bad arguments
 # get one line and status 2 (or 1).
-# Usage: jail.sh HEARTH ECHO_GUEST HELLO_GUEST
+# Usage: jail.sh HEARTH ECHO_GUEST HELLO_GUEST BLK_POLL_GUEST
 # Exit 0 on success, 1 on failure, 77 (skip) without root or /dev/kvm.
 set -u
 hearth=$(realpath "$1") echo_guest=$(realpath "$2") hello_guest=$(realpath "$3")
+blk_guest=$(realpath "$4")
 
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: hearth jail needs root"
@@ -220,6 +221,27 @@ if [ -n "$dpid" ] && [ -d /proc/$dpid ]; then
 else
 	check "--daemonize: hearth runs after the jailer returned" false
 fi
+
+# --- disks: bind-mounted into the jail; writable for the jail's user, or read-only
+head -c 1M /dev/urandom >"$tmp/rw.img"
+cp "$tmp/rw.img" "$tmp/rw.orig"
+chown $uid:$gid "$tmp/rw.img"
+timeout -k 10 60 "$hearth" jail --id jail-test-6 --exec-file "$hearth" --uid $uid --gid $gid \
+	--chroot-base-dir "$base" -- run --kernel "$blk_guest" --memory 72 --transport mmio \
+	--disk path="$tmp/rw.img",serial=jailed-disk </dev/null >"$tmp/kout" 2>"$tmp/kerr"
+status=$?
+check "a jailed guest writes its disk (status $status, BLK-OK, serial, image changed)" \
+	bash -c "test $status = 0 && grep -q '^BLK-OK$' '$tmp/kout' &&
+		grep -q '^blk: id=jailed-disk$' '$tmp/kout' && ! cmp -s '$tmp/rw.img' '$tmp/rw.orig'"
+cp "$tmp/rw.orig" "$tmp/ro.img"
+chmod 644 "$tmp/ro.img"
+timeout -k 10 60 "$hearth" jail --id jail-test-6 --exec-file "$hearth" --uid $uid --gid $gid \
+	--chroot-base-dir "$base" -- run --kernel "$blk_guest" --memory 72 --transport mmio \
+	--disk path="$tmp/ro.img",readonly=on </dev/null >"$tmp/kout" 2>"$tmp/kerr"
+status=$?
+check "a read-only disk of root's stays unchanged (status $status, write refused)" \
+	bash -c "test $status = 0 && grep -q '^BLK-FAIL write status=01$' '$tmp/kout' &&
+		cmp -s '$tmp/ro.img' '$tmp/rw.orig'"
 
 # --- limits: an error, not a hang
 # limit_case DESCRIPTION WANT_STATUS STDERR_PATTERN JAIL_OPTIONS...
