@@ -379,7 +379,7 @@ static int build_argv(struct jail *j, int argc, char **argv)
 	if (argc < 1 || strcmp(argv[0], "run"))
 		return jail_error(EXIT_USAGE, "after '--' give 'run' and its options (see 'hearth "
 					      "jail --help')");
-	j->argv = calloc((size_t)argc + 4, sizeof(char *));
+	j->argv = calloc(2 * (size_t)argc + 4, sizeof(char *)); /* --opt=V: two entries */
 	if (!j->argv)
 		return jail_error(EXIT_HOST, "out of memory");
 	snprintf(path, sizeof(path), "/%s", j->exec_name);

@@ -243,6 +243,14 @@ check "a read-only disk of root's stays unchanged (status $status, write refused
 	bash -c "test $status = 0 && grep -q '^BLK-FAIL write status=01$' '$tmp/kout' &&
 		cmp -s '$tmp/ro.img' '$tmp/rw.orig'"
 
+# --- options written --name=VALUE are rewritten too
+timeout -k 10 60 "$hearth" jail --id jail-test-7 --exec-file "$hearth" --uid $uid --gid $gid \
+	--chroot-base-dir "$base" -- run --kernel="$hello_guest" --memory=72 --cpus=1 --rng=off \
+	--transport=mmio --seccomp=on --shutdown-timeout=5 </dev/null >"$tmp/jout" 2>"$tmp/jerr"
+status=$?
+check "run options as --name=VALUE (status $status)" \
+	bash -c "test $status = 0 && grep -q 'hello from the tiny guest' '$tmp/jout'"
+
 # --- limits: an error, not a hang
 # limit_case DESCRIPTION WANT_STATUS STDERR_PATTERN JAIL_OPTIONS...
 limit_case() {
