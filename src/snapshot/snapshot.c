@@ -238,15 +238,35 @@ out:
 /* Save every virtio device into s (each device's lock taken in turn). */
 static int snap_save_virtio(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
-	for (unsigned i = 0; i < vm->virtio.nr_mmio; i++) {
-		struct virtio_mmio *m = vm->virtio.mmio[i];
+	unsigned nmmio = vm->virtio.nr_mmio;
+
+	if (vm->virtio.nr_pci) {
+		s->pci_host = calloc(1, sizeof(*s->pci_host));
+		s->vpci = calloc(SNAP_MAX_VIRTIO, sizeof(*s->vpci));
+		if (!s->pci_host || !s->vpci) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		pci_host_save(&vm->pci.host, s->pci_host);
+	}
+	for (unsigned i = 0; i < nmmio + vm->virtio.nr_pci; i++) {
+		struct virtio_mmio *m = i < nmmio ? vm->virtio.mmio[i] : NULL;
+		struct virtio_pci *vp = NULL;
 		struct snap_virtio *v;
 		struct virtio_device *dev;
 		int r;
 
-		if (!m)
+		if (i < nmmio && !m)
 			continue;
-		dev = m->dev;
+		dev = m ? m->dev : vm->virtio.pci[i - nmmio];
+		if (!m) {
+			vp = virtio_pci_of(dev);
+			if (!vp) {
+				snprintf(err, errlen, "virtio device %s has no transport",
+					 dev->ops->name);
+				return -ENOTSUP;
+			}
+		}
 		if (s->nvirtio >= SNAP_MAX_VIRTIO) {
 			snprintf(err, errlen, "too many virtio devices");
 			return -E2BIG;
@@ -257,7 +277,15 @@ static int snap_save_virtio(struct vm *vm, struct snapshot *s, char *err, size_t
 			snprintf(err, errlen, "virtio device %s cannot be saved", dev->ops->name);
 			return -ENOTSUP;
 		}
-		v->transport = TRANSPORT_MMIO;
+		v->transport = m ? TRANSPORT_MMIO : TRANSPORT_PCI;
+		if (vp) {
+			r = virtio_pci_save(vp, &s->vpci[s->nvirtio]);
+			if (r) {
+				snprintf(err, errlen, "%s: too many MSI-X vectors to save",
+					 dev->ops->name);
+				return r;
+			}
+		}
 		if (v->kind == SNAP_VIRTIO_BLK) {
 			r = virtio_blk_save(vm->virtio.blk[v->index], &v->blk);
 			if (r) {
@@ -269,7 +297,8 @@ static int snap_save_virtio(struct vm *vm, struct snapshot *s, char *err, size_t
 			virtio_net_save(vm->virtio.net[v->index], &v->net);
 		virtio_device_lock(dev);
 		virtio_device_save(dev, &v->core);
-		virtio_mmio_save(m, &v->mmio);
+		if (m)
+			virtio_mmio_save(m, &v->mmio);
 		if (v->kind == SNAP_VIRTIO_RNG && vm->virtio.rng->have_chain) {
 			/* The chain it holds goes back to the ring: taken again after restore. */
 			v->core.queues[0].last_avail_idx--;
@@ -379,8 +408,13 @@ static int snap_serialize(const struct snapshot *s, struct snap_buf *b)
 	buf_section(b, SNAP_SEC_I8042, 0, &s->i8042, sizeof(s->i8042));
 	buf_section(b, SNAP_SEC_RTC, 0, &s->rtc, sizeof(s->rtc));
 	buf_section(b, SNAP_SEC_ACPI_PM, 0, &s->pm, sizeof(s->pm));
-	for (unsigned i = 0; i < s->nvirtio; i++)
+	if (s->pci_host)
+		buf_section(b, SNAP_SEC_PCI_HOST, 0, s->pci_host, sizeof(*s->pci_host));
+	for (unsigned i = 0; i < s->nvirtio; i++) {
 		buf_section(b, SNAP_SEC_VIRTIO, i, &s->virtio[i], sizeof(s->virtio[i]));
+		if (s->vpci && s->virtio[i].transport == TRANSPORT_PCI)
+			buf_section(b, SNAP_SEC_VIRTIO_PCI, i, &s->vpci[i], sizeof(s->vpci[i]));
+	}
 	if (b->oom)
 		return -ENOMEM;
 	/* The header now knows the section count and the file's length. */
@@ -405,12 +439,6 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 	if (!vm_vcpus_stopped(vm)) {
 		snprintf(err, errlen, "the VM must be paused to create a snapshot");
 		return -EBUSY;
-	}
-	if (vm->virtio.nr_pci) {
-		snprintf(err, errlen,
-			 "snapshots of virtio-pci devices are not supported (use the "
-			 "virtio-mmio transport)");
-		return -ENOTSUP;
 	}
 	if (asprintf(&state_tmp, "%s.tmp", state_path) < 0 ||
 	    asprintf(&mem_tmp, "%s.tmp", mem_path) < 0) {
@@ -591,9 +619,10 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
 		const struct snap_virtio *v = &s->virtio[i];
 		struct virtio_device *dev = snap_find_dev(vm, v->kind, v->index);
 		struct virtio_mmio *m = dev ? snap_find_mmio(vm, dev) : NULL;
+		struct virtio_pci *vp = dev ? virtio_pci_of(dev) : NULL;
 		int r;
 
-		if (!dev || !m) {
+		if (!dev || (v->transport == TRANSPORT_MMIO ? !m : !vp || !s->vpci)) {
 			snprintf(err, errlen,
 				 "virtio device %u (kind %u) is not in the restored VM", i,
 				 v->kind);
@@ -604,9 +633,16 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
 			return -EINVAL;
 		virtio_device_lock(dev);
 		r = virtio_device_load(dev, &v->core);
+		if (!r && vp) {
+			/* Its PCI side takes the host's lock first: the device's is let go. */
+			virtio_device_unlock(dev);
+			r = virtio_pci_load(vp, &s->vpci[i]);
+			virtio_device_lock(dev);
+		}
 		if (!r) {
-			virtio_mmio_load(m, &v->mmio);
-			if (v->kind == SNAP_VIRTIO_NET)
+			if (m)
+				virtio_mmio_load(m, &v->mmio);
+			if (!r && v->kind == SNAP_VIRTIO_NET)
 				r = virtio_net_load(vm->virtio.net[v->index], &v->net);
 			if (!r && dev->active && !dev->broken && dev->ops->activate)
 				r = dev->ops->activate(dev);
@@ -630,6 +666,8 @@ static int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err
 		snprintf(err, errlen, "the saved legacy device state is inconsistent");
 		return -EINVAL;
 	}
+	if (s->pci_host)
+		pci_host_load(&vm->pci.host, s->pci_host);
 	r = snap_restore_virtio(vm, s, err, errlen);
 	if (r)
 		return r;

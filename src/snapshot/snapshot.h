@@ -13,6 +13,9 @@
  *            every vCPU (vmm/vcpu_state.h), the irqchip, PIT and kvmclock
  *            (vmm/irqchip_state.h), the legacy devices and every virtio
  *            device (core, transport registers and queues, device state);
+ *            with virtio-pci, the PCI host bridge and, after each virtio
+ *            section, its function (configuration space, MSI-X table and
+ *            PBA, common-configuration registers);
  *   trailer  the SHA-256 of everything before it.
  *
  * The memory file: guest RAM, region after region, in guest-physical order
@@ -39,10 +42,12 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/mc146818.h"
 #include "devices/legacy/ns16550.h"
+#include "devices/pci/pci.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_mmio.h"
+#include "devices/virtio/virtio_pci.h"
 #include "vmm/config.h"
 #include "vmm/irqchip_state.h"
 #include "vmm/vcpu_state.h"
@@ -56,7 +61,7 @@
 #define SNAP_MAX_FILE	  (64ULL << 20) /* a state file is far smaller */
 #define SNAP_PATH_MAX	  4096
 #define SNAP_MAX_VIRTIO	  (CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2)
-#define SNAP_MAX_SECTIONS (8 + CONFIG_MAX_DISKS + CONFIG_MAX_NICS + SNAP_MAX_VIRTIO + 256)
+#define SNAP_MAX_SECTIONS (9 + CONFIG_MAX_DISKS + CONFIG_MAX_NICS + 2 * SNAP_MAX_VIRTIO + 256)
 
 struct snap_header {
 	char magic[8];	  /* SNAP_MAGIC */
@@ -88,6 +93,8 @@ enum snap_section {
 	SNAP_SEC_RTC = 22,
 	SNAP_SEC_ACPI_PM = 23,
 	SNAP_SEC_VIRTIO = 30,
+	SNAP_SEC_VIRTIO_PCI = 31, /* instance: the virtio section's */
+	SNAP_SEC_PCI_HOST = 40,
 };
 
 /* The machine: what vm_create() needs to build the same VM again. */
@@ -166,6 +173,9 @@ struct snapshot {
 	struct acpi_pm_state pm;
 	unsigned nvirtio;
 	struct snap_virtio virtio[SNAP_MAX_VIRTIO];
+	/* virtio-pci machines only (NULL otherwise): the host bridge, each function. */
+	struct pci_host_state *pci_host;
+	struct virtio_pci_state *vpci; /* SNAP_MAX_VIRTIO, by virtio section */
 };
 
 struct vm;
@@ -200,6 +210,7 @@ int snapshot_check_mem_file(const struct snapshot *s, int fd, char *err, size_t 
  * them before relying on them after a host crash). Call it from the VM's
  * event-loop thread. Returns 0, or -errno with one line in err
  * (-EBUSY: the VM is running; -ENOTSUP: a device that cannot be saved yet).
+ * Devices on virtio-mmio and on virtio-pci are both saved.
  */
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
 		    size_t errlen);

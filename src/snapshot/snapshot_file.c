@@ -226,9 +226,10 @@ static int parse_sections(const uint8_t *p, size_t len, struct snapshot *s, char
 			  size_t errlen)
 {
 	const struct snap_machine *m = &s->machine;
-	uint64_t disks_seen = 0, nics_seen = 0;
+	uint64_t disks_seen = 0, nics_seen = 0, vpci_seen = 0;
 	uint8_t *vcpus_seen = NULL;
 	unsigned seen = 0, nvcpus = 0;
+	bool pci_host_seen = false;
 	size_t off = 0;
 	int r = 0;
 
@@ -270,7 +271,12 @@ static int parse_sections(const uint8_t *p, size_t len, struct snapshot *s, char
 			s->disks = calloc(m->ndisks ? m->ndisks : 1, sizeof(*s->disks));
 			s->vcpus = calloc(m->ncpus, sizeof(*s->vcpus));
 			vcpus_seen = calloc(m->ncpus, 1);
-			if (!s->disks || !s->vcpus || !vcpus_seen) {
+			if (m->transport == TRANSPORT_PCI) {
+				s->pci_host = calloc(1, sizeof(*s->pci_host));
+				s->vpci = calloc(SNAP_MAX_VIRTIO, sizeof(*s->vpci));
+			}
+			if (!s->disks || !s->vcpus || !vcpus_seen ||
+			    (m->transport == TRANSPORT_PCI && (!s->pci_host || !s->vpci))) {
 				snprintf(err, errlen, "out of memory");
 				r = -ENOMEM;
 				goto out;
@@ -358,6 +364,34 @@ static int parse_sections(const uint8_t *p, size_t len, struct snapshot *s, char
 			s->nvirtio++;
 			break;
 		}
+		case SNAP_SEC_VIRTIO_PCI:
+			/* After its virtio section, once, on a virtio-pci machine. */
+			if (!s->vpci || sh.instance >= s->nvirtio ||
+			    (vpci_seen & (1ULL << sh.instance))) {
+				r = fail(err, errlen, "virtio-pci section %u: unexpected",
+					 sh.instance);
+				goto out;
+			}
+			r = take(&s->vpci[sh.instance], sizeof(*s->vpci), pl, sh.len, "virtio-pci",
+				 err, errlen);
+			if (!r && s->vpci[sh.instance].msix.nvec > MSIX_STATE_MAX_VECTORS)
+				r = fail(err, errlen, "virtio-pci section %u: %u MSI-X vectors",
+					 sh.instance, s->vpci[sh.instance].msix.nvec);
+			if (r)
+				goto out;
+			vpci_seen |= 1ULL << sh.instance;
+			break;
+		case SNAP_SEC_PCI_HOST:
+			if (!s->pci_host || pci_host_seen) {
+				r = fail(err, errlen, "PCI host section: unexpected");
+				goto out;
+			}
+			r = take(s->pci_host, sizeof(*s->pci_host), pl, sh.len, "PCI host", err,
+				 errlen);
+			if (r)
+				goto out;
+			pci_host_seen = true;
+			break;
 		default:
 			r = fail(err, errlen, "section %u: unknown type %u", n, sh.type);
 			goto out;
@@ -375,6 +409,11 @@ static int parse_sections(const uint8_t *p, size_t len, struct snapshot *s, char
 	    nics_seen != (m->nnics ? (1ULL << m->nnics) - 1 : 0) ||
 	    s->nvirtio != m->ndisks + m->nnics + m->rng + m->virtio_console) {
 		r = fail(err, errlen, "vCPU, disk, network card or virtio sections are missing");
+		goto out;
+	}
+	if (m->transport == TRANSPORT_PCI &&
+	    (!pci_host_seen || vpci_seen != (s->nvirtio ? (1ULL << s->nvirtio) - 1 : 0))) {
+		r = fail(err, errlen, "PCI host or virtio-pci sections are missing");
 		goto out;
 	}
 out:
@@ -442,6 +481,10 @@ void snapshot_free(struct snapshot *s)
 	free(s->cpuid);
 	free(s->disks);
 	free(s->vcpus);
+	free(s->pci_host);
+	free(s->vpci);
+	s->pci_host = NULL;
+	s->vpci = NULL;
 	s->cpuid = NULL;
 	s->disks = NULL;
 	s->vcpus = NULL;

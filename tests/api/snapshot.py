@@ -20,6 +20,12 @@ ring): snapshotted in the middle of its reads and restored in a fresh
 process (paused, then resumed), it finishes them ("BENCH-END", "BLK-OK") and resets the machine
 (hearth exits 0): the disk's queue positions came through.
 
+A third VM runs the pattern guest with --transport pci and a disk and an
+entropy device on virtio-pci (the guest does not use them): its snapshot
+holds the PCI host and one virtio-pci section per device, verifies, and
+restored in a fresh process the guest counts on; the restored VM is
+snapshotted again and that snapshot verifies too.
+
 Usage: snapshot.py HEARTH PATTERN_BZIMAGE BLK_POLL_BZIMAGE. Exit 77 (skip)
 without /dev/kvm.
 """
@@ -55,10 +61,10 @@ def check(cond, what):
 class Hearth:
     """One hearth process with an API socket; the guest's serial output comes through a pipe."""
 
-    def __init__(self, hearth, workdir, name):
+    def __init__(self, hearth, workdir, name, extra=()):
         self.sock = os.path.join(workdir, name + ".sock")
         self.err = open(os.path.join(workdir, name + ".err"), "w+b")
-        self.proc = subprocess.Popen([hearth, "run", "--api-sock", self.sock, "-v"],
+        self.proc = subprocess.Popen([hearth, "run", "--api-sock", self.sock, "-v"] + list(extra),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.err)
         self.out = b""
@@ -124,6 +130,35 @@ def verify(hearth, state, mem):
     return p.returncode, p.stderr.decode(errors="replace").strip()
 
 
+def kill_all(*procs):
+    """Kills what is still running; its log is shown when a check failed."""
+    for h in procs:
+        if h:
+            err = h.kill()
+            if failures:
+                sys.stdout.write(err[-2000:])
+
+
+def configure(h, what, guest, img):
+    """Boot source, 1 vCPU and 64 MiB, and img as a disk that is not the root device."""
+    check(h.api("PUT", "/boot-source", {"kernel_image_path": guest})[0] == 204, what + ": boot")
+    check(h.api("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204,
+          what + ": machine config")
+    st, body = h.api("PUT", "/drives/disk0", {"drive_id": "disk0", "path_on_host": img,
+                                               "is_root_device": False})
+    check(st == 204, "%s: drive %s" % (what, body))
+
+
+def start_and_snapshot(h, what, ready, pause_what, state, mem):
+    """Starts the VM, waits for regex ready, pauses it and writes a snapshot."""
+    check(h.api("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204, what + ": start")
+    check(h.wait_for(ready) is not None, "%s: the guest runs (%s)" % (what, ready))
+    check(h.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "%s: %s" % (what, pause_what))
+    st, body = h.api("PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+    check(st == 204, "%s: create %d %s" % (what, st, body))
+    h.drain()
+
+
 def disk_scenario(hearth, guest, work):
     """blk_poll snapshotted mid-I/O and restored: it finishes its reads."""
     img = os.path.join(work, "disk.img")
@@ -135,19 +170,8 @@ def disk_scenario(hearth, guest, work):
     a = Hearth(hearth, work, "blk-a")
     b = None
     try:
-        check(a.api("PUT", "/boot-source", {"kernel_image_path": guest})[0] == 204, "disk: boot")
-        check(a.api("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204,
-              "disk: machine config")
-        st, body = a.api("PUT", "/drives/disk0", {"drive_id": "disk0", "path_on_host": img,
-                                                   "is_root_device": False})
-        check(st == 204, "disk: drive %s" % body)
-        check(a.api("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204, "disk: start")
-        check(a.wait_for(rb"BENCH-START") is not None, "disk: the guest reads")
-        check(a.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "disk: pause mid-I/O")
-        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": state,
-                                                     "mem_file_path": mem})
-        check(st == 204, "disk: create %d %s" % (st, body))
-        a.drain()
+        configure(a, "disk", guest, img)
+        start_and_snapshot(a, "disk", rb"BENCH-START", "pause mid-I/O", state, mem)
         check(b"BENCH-END" not in a.out, "disk: snapshotted before the reads ended")
         a.kill()
         a = None
@@ -168,11 +192,62 @@ def disk_scenario(hearth, guest, work):
             status = None
         check(status == 0, "disk: the guest resets, hearth exits 0 (%s)" % status)
     finally:
-        for h in (a, b):
-            if h:
-                err = h.kill()
-                if failures:
-                    sys.stdout.write(err[-2000:])
+        kill_all(a, b)
+
+
+def section_types(data):
+    """The section types of a state file, in order."""
+    types, off = [], HEADER_SIZE
+    for _ in range(struct.unpack_from("<I", data, 80)[0]):
+        typ, _, length = struct.unpack_from("<IIQ", data, off)
+        types.append(typ)
+        off += SECTION_HDR + ((length + 7) & ~7)
+    return types
+
+
+def pci_scenario(hearth, guest, work):
+    """The pattern guest with virtio-pci devices, snapshotted and restored."""
+    img = os.path.join(work, "pci-disk.img")
+    state, mem = os.path.join(work, "pci.state"), os.path.join(work, "pci.mem")
+    state2, mem2 = os.path.join(work, "pci2.state"), os.path.join(work, "pci2.mem")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    a = Hearth(hearth, work, "pci-a", ["--transport", "pci"])
+    b = None
+    try:
+        configure(a, "pci", guest, img)
+        check(a.api("PUT", "/entropy", {})[0] == 204, "pci: entropy device")
+        start_and_snapshot(a, "pci", rb"pass 0000000000000002", "pause", state, mem)
+        before = passes(a.out)
+        err = a.kill()
+        a = None
+        check("virtio-pci at 00:" in err, "pci: the devices were on virtio-pci")
+        types = section_types(open(state, "rb").read())
+        check(types.count(40) == 1 and types.count(31) == 2 and types.count(30) == 2,
+              "pci: the PCI host and two virtio-pci sections: %s" % types)
+        rc, msg = verify(hearth, state, mem)
+        check(rc == 0, "pci: the snapshot verifies (%d %s)" % (rc, msg))
+        b = Hearth(hearth, work, "pci-b")
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem,
+                                                   "resume_vm": True})
+        check(st == 204, "pci: load %d %s" % (st, body))
+        check(b.wait_for(rb"pass ([0-9a-f]{16})\n(.|\n)*pass ([0-9a-f]{16})\n") is not None,
+              "pci: the restored guest runs on")
+        after = passes(b.out)
+        check(bool(before) and bool(after) and after[0] == before[-1] + 1,
+              "pci: it counts on (%s after %s)" % (after[:1], before[-1:]))
+        check(b"PATTERN-BAD" not in b.out, "pci: its memory is intact")
+        check(b.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "pci: the restored VM pauses")
+        st, body = b.api("PUT", "/snapshot/create", {"snapshot_path": state2,
+                                                     "mem_file_path": mem2})
+        check(st == 204, "pci: the restored VM is snapshotted again %d %s" % (st, body))
+        rc, msg = verify(hearth, state2, mem2)
+        check(rc == 0, "pci: that snapshot verifies (%d %s)" % (rc, msg))
+        err = b.kill()
+        b = None
+        check("Sanitizer" not in err, "pci: no sanitizer report")
+    finally:
+        kill_all(a, b)
 
 
 def main():
@@ -361,6 +436,7 @@ def main():
         check("AddressSanitizer" not in err and "LeakSanitizer" not in err,
               "no sanitizer report")
         disk_scenario(hearth, blk_guest, work)
+        pci_scenario(hearth, guest, work)
     finally:
         for h in (a, b):
             if h:

@@ -1236,6 +1236,154 @@ static void test_init_errors(void **state)
 	free(vp);
 }
 
+/* Save f's device (core and transport) into core/ps, as a snapshot does. */
+static void save_device(struct fx *f, struct virtio_state *core, struct virtio_pci_state *ps)
+{
+	virtio_device_lock(&f->dev);
+	virtio_device_save(&f->dev, core);
+	virtio_device_unlock(&f->dev);
+	assert_int_equal(virtio_pci_save(&f->vp, ps), 0);
+}
+
+/*
+ * A snapshot round trip of the transport: the function's config space
+ * (a BAR the guest moved, the command register, MSI-X enabled), the MSI-X
+ * table with a masked vector and its pending bit, the common-config
+ * registers; restored into a second, fresh function whose guest memory
+ * is a copy of the first's. It then holds the same state, its MSI routes
+ * and irqfds exist again and it keeps working.
+ */
+static void test_snapshot_round_trip(void **state)
+{
+	struct fx *f = *state, *g;
+	void *gstate = NULL;
+	struct virtio_state *core = calloc(1, sizeof(*core));
+	struct virtio_pci_state *ps = calloc(1, sizeof(*ps)), *after = calloc(1, sizeof(*after));
+	uint64_t moved = LAYOUT_MMIO32_START + 0x200000, addr = 0;
+	struct kvm_irq_routing_entry e;
+	uint16_t cmd;
+
+	assert_non_null(core);
+	assert_non_null(ps);
+	assert_non_null(after);
+	bring_up(f, true);
+	/* The guest moves the BAR, as a kernel may. */
+	cmd = (uint16_t)cfg_read(f, PCI_COMMAND, 2);
+	cfg_write(f, PCI_COMMAND, 2, cmd & ~PCI_COMMAND_MEMORY);
+	cfg_write(f, PCI_BASE_ADDRESS_4, 4, (uint32_t)moved);
+	cfg_write(f, PCI_BASE_ADDRESS_5, 4, 0);
+	cfg_write(f, PCI_COMMAND, 2, cmd | PCI_COMMAND_MASTER);
+	f->bar = moved;
+	offer_buffer(f, 0);
+	kick(f, 0);
+	assert_int_equal(fired(f, 1), 1);
+	/* Vector 2 masked with a notification pending; odd register values. */
+	bar_write(f, VIRTIO_PCI_MSIX_TABLE + 2 * 16 + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, 1);
+	offer_buffer(f, 1);
+	kick(f, 1);
+	assert_int_equal(fired(f, 2), 0);
+	assert_true(msix_pending(&f->vp.msix, 2));
+	common_write(f, VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	common_write(f, VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	save_device(f, core, ps);
+	assert_int_equal(ps->queue_select, 1);
+	assert_int_equal(ps->queue_vector[0], 1);
+	assert_int_equal(ps->config_vector, 0);
+
+	/* A fresh function, given resources as at VM creation, over a copy of the memory. */
+	assert_int_equal(setup(&gstate), 0);
+	g = gstate;
+	assert_int_equal(pci_host_assign_resources(&g->h), 0);
+	memcpy(g->gm.regions[0].hva, f->gm.regions[0].hva, RAM_SIZE);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		g->ring[q] = f->ring[q];
+		g->ring[q].gm = &g->gm;
+	}
+	memcpy(g->off, f->off, sizeof(g->off));
+	memcpy(g->cap_off, f->cap_off, sizeof(g->cap_off));
+	g->mult = f->mult;
+	g->msix_cap = f->msix_cap;
+	g->bar = moved;
+
+	/* Hostile states are refused and change nothing. */
+	ps->queue_vector[1] = NVEC;
+	assert_int_equal(virtio_pci_load(&g->vp, ps), -EINVAL);
+	ps->queue_vector[1] = 2;
+	ps->msix.nvec = NVEC + 1;
+	assert_int_equal(virtio_pci_load(&g->vp, ps), -EINVAL);
+	ps->msix.nvec = NVEC;
+	ps->msix.pba[0] |= 1ULL << NVEC;
+	assert_int_equal(virtio_pci_load(&g->vp, ps), -EINVAL);
+	ps->msix.pba[0] &= ~(1ULL << NVEC);
+	assert_int_equal(irq_routing_count(&g->rt), 38);
+	assert_false(msix_enabled(&g->vp.msix));
+
+	virtio_device_lock(&g->dev);
+	assert_int_equal(virtio_device_load(&g->dev, core), 0);
+	virtio_device_unlock(&g->dev);
+	assert_int_equal(virtio_pci_load(&g->vp, ps), 0);
+	virtio_device_lock(&g->dev);
+	if (g->dev.active)
+		assert_int_equal(g->dev.ops->activate(&g->dev), 0);
+	virtio_device_unlock(&g->dev);
+
+	/* The same state, saved again. */
+	{
+		struct virtio_state *core2 = calloc(1, sizeof(*core2));
+
+		assert_non_null(core2);
+		save_device(g, core2, after);
+		assert_memory_equal(core2, core, sizeof(*core));
+		assert_memory_equal(after, ps, sizeof(*ps));
+		free(core2);
+	}
+	/* The BAR is mapped where the guest had put it; the ioeventfds follow it. */
+	assert_true(pci_device_bar_mapped(&g->vp.pci, VIRTIO_PCI_BAR, &addr));
+	assert_int_equal(addr, moved);
+	for (unsigned q = 0; q < NQUEUES; q++)
+		assert_true(ioev_fd_at(&g->ioev, moved + VIRTIO_PCI_NOTIFY_OFF + 4 * q) >= 0);
+	assert_int_equal(ioev_bound(&g->ioev), NQUEUES);
+	/* MSI-X is on; the unmasked vectors have their MSI routes and irqfds again. */
+	assert_true(msix_enabled(&g->vp.msix));
+	for (unsigned v = 0; v < NVEC; v++) {
+		const struct msix_vector *mv = &g->vp.msix.vec[v];
+		bool bound = false;
+
+		if (v == 2) {
+			assert_false(mv->routed);
+			continue;
+		}
+		assert_true(mv->routed && mv->irqfd);
+		assert_true(
+		    irq_routing_lookup(&g->rt, (uint32_t)mv->gsi, KVM_IRQ_ROUTING_MSI, 0, &e));
+		assert_int_equal(e.u.msi.address_lo, 0xfee00000);
+		assert_int_equal(e.u.msi.data, 0x4020 + v);
+		for (int i = 0; i < g->kvm.nirqfd; i++)
+			bound |= g->kvm.irqfds[i].gsi == (uint32_t)mv->gsi &&
+				 g->kvm.irqfds[i].fd == (uint32_t)mv->efd &&
+				 !(g->kvm.irqfds[i].flags & KVM_IRQFD_FLAG_DEASSIGN);
+		assert_true(bound);
+	}
+	/* It keeps working: the pending vector fires on unmask, queue 0 on a kick. */
+	assert_true(msix_pending(&g->vp.msix, 2));
+	bar_write(g, VIRTIO_PCI_MSIX_TABLE + 2 * 16 + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, 0);
+	assert_int_equal(fired(g, 2), 1);
+	assert_false(msix_pending(&g->vp.msix, 2));
+	offer_buffer(g, 0);
+	kick(g, 0);
+	assert_int_equal(fr_used_idx(&g->ring[0]), 2);
+	assert_int_equal(fired(g, 1), 1);
+	assert_int_equal(common_read(g, VIRTIO_PCI_COMMON_Q_SELECT, 2), 0); /* kick() selects */
+	assert_int_equal(status(g), ST_ALL);
+	assert_false(g->intx.raises);
+	assert_int_equal(g->dev.errors, 0);
+
+	teardown(&gstate);
+	free(core);
+	free(ps);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1252,6 +1400,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_queue_setup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_init_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
 	};
 
 	log_set_level(LOG_ERROR);

@@ -459,3 +459,49 @@ void msix_reset(struct msix *m)
 		      ctl & (uint16_t) ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL));
 	pthread_mutex_unlock(&m->lock);
 }
+
+/* ---- snapshots ------------------------------------------------------------------- */
+
+int msix_save(struct msix *m, struct msix_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (m->nvec > MSIX_STATE_MAX_VECTORS)
+		return -E2BIG;
+	pthread_mutex_lock(&m->lock);
+	s->nvec = m->nvec;
+	for (unsigned i = 0; i < m->nvec; i++) {
+		s->vec[i].addr_lo = m->vec[i].addr_lo;
+		s->vec[i].addr_hi = m->vec[i].addr_hi;
+		s->vec[i].data = m->vec[i].data;
+		s->vec[i].ctrl = m->vec[i].ctrl;
+	}
+	memcpy(s->pba, m->pba, (size_t)pba_len(m));
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int msix_load(struct msix *m, const struct msix_state *s)
+{
+	if (s->nvec != m->nvec || m->nvec > MSIX_STATE_MAX_VECTORS)
+		return -EINVAL;
+	for (unsigned i = m->nvec; i < MSIX_STATE_MAX_VECTORS; i++)
+		if ((s->pba[i / 64] >> (i % 64)) & 1)
+			return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->pba, s->pba, (size_t)pba_len(m));
+	for (unsigned i = 0; i < m->nvec; i++) {
+		struct msix_vector *v = &m->vec[i];
+
+		v->addr_lo = s->vec[i].addr_lo;
+		v->addr_hi = s->vec[i].addr_hi;
+		v->data = s->vec[i].data;
+		v->ctrl = s->vec[i].ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT;
+		v->bad_logged = false;
+		v->routed = false;
+	}
+	for (unsigned i = 0; i < m->nvec; i++)
+		if (!vec_masked(m, i))
+			vec_unmasked(m, i);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}

@@ -134,4 +134,36 @@ void msix_config_written(struct msix *m);
  */
 void msix_reset(struct msix *m);
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* Most vectors struct msix_state holds (virtio-pci uses num_queues + 1). */
+#define MSIX_STATE_MAX_VECTORS 128
+
+/* The vector table and PBA as the guest left them (snapshots). */
+struct msix_state {
+	uint32_t nvec; /* checked on load */
+	uint32_t reserved;
+	struct {
+		uint32_t addr_lo, addr_hi, data, ctrl;
+	} vec[MSIX_STATE_MAX_VECTORS];
+	uint64_t pba[MSIX_STATE_MAX_VECTORS / 64];
+};
+
+/*
+ * msix_save - copy m's vector table and PBA into s (enable and function
+ * mask live in config space: pci_device_save()). Returns 0, or -E2BIG
+ * when m has more than MSIX_STATE_MAX_VECTORS vectors.
+ */
+int msix_save(struct msix *m, struct msix_state *s);
+
+/*
+ * msix_load - give m the table and PBA of s, after the function's config
+ * space was restored (pci_device_load(), which sets enable and function
+ * mask): every vector the guest left deliverable gets its GSI, its MSI
+ * route and its eventfd bound again (KVM_SET_GSI_ROUTING, KVM_IRQFD), and
+ * a pending bit of such a vector is delivered. Returns 0, or -EINVAL when
+ * s's vector count is not m's or a PBA bit lies past the last vector.
+ */
+int msix_load(struct msix *m, const struct msix_state *s);
+
 #endif

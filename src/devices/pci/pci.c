@@ -785,3 +785,60 @@ int pci_host_assign_resources(struct pci_host *h)
 	pthread_mutex_unlock(&h->lock);
 	return ret;
 }
+
+/* ---- snapshots ----------------------------------------------------------------- */
+
+void pci_device_save(struct pci_device *d, struct pci_device_state *s)
+{
+	if (d->host)
+		pthread_mutex_lock(&d->host->lock);
+	memcpy(s->config, d->config, sizeof(s->config));
+	if (d->host)
+		pthread_mutex_unlock(&d->host->lock);
+}
+
+/* Take the guest-writable bits of s into d's config space; host lock held. */
+static void cfg_take(struct pci_device *d, const struct pci_device_state *s)
+{
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
+		uint8_t m = d->wmask[i] | d->w1cmask[i];
+
+		d->config[i] = (uint8_t)((d->config[i] & ~m) | (s->config[i] & m));
+	}
+}
+
+int pci_device_load(struct pci_device *d, const struct pci_device_state *s)
+{
+	struct pci_host *h = d->host;
+
+	if (!h)
+		return -EINVAL;
+	pthread_mutex_lock(&h->lock);
+	cfg_take(d, s);
+	pthread_mutex_lock(&h->intx_lock);
+	d->intx_disabled = pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+	intx_update(d);
+	pthread_mutex_unlock(&h->intx_lock);
+	host_update_bars(h);
+	if (d->msix)
+		msix_config_written(d->msix);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+void pci_host_save(struct pci_host *h, struct pci_host_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&h->lock);
+	s->cf8 = h->cf8;
+	pthread_mutex_unlock(&h->lock);
+	pci_device_save(&h->bridge, &s->bridge);
+}
+
+void pci_host_load(struct pci_host *h, const struct pci_host_state *s)
+{
+	pthread_mutex_lock(&h->lock);
+	h->cf8 = s->cf8 & CFG_ADDR_WMASK;
+	pthread_mutex_unlock(&h->lock);
+	pci_device_load(&h->bridge, &s->bridge);
+}

@@ -325,6 +325,44 @@ int pci_host_assign_resources(struct pci_host *h);
  */
 void pci_device_set_irq(struct pci_device *d, int level);
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* A function's configuration space as the guest programmed it (snapshots). */
+struct pci_device_state {
+	uint8_t config[PCI_CFG_SIZE];
+};
+
+/* The host bridge: CONFIG_ADDRESS and the bridge function's configuration space. */
+struct pci_host_state {
+	uint32_t cf8;
+	uint32_t reserved;
+	struct pci_device_state bridge;
+};
+
+/*
+ * pci_device_save - copy d's configuration space into s (BARs as
+ * programmed, command register, capabilities such as MSI-X's Message
+ * Control). Takes the host lock when d is on a host.
+ */
+void pci_device_save(struct pci_device *d, struct pci_device_state *s);
+
+/*
+ * pci_device_load - give d the configuration space saved in s: only the
+ * bits a guest could have written (write mask and write-1-to-clear bits)
+ * are taken from s, the rest (ids, BAR types, capability layout) stays
+ * d's own. Then INTx disable follows the command register, BARs are
+ * mapped where s places them (bar_map hooks run) and MSI-X's enable and
+ * function mask follow Message Control. The device's config_write hook is
+ * not called. d must be on a host. Returns 0, or -EINVAL when d is not.
+ */
+int pci_device_load(struct pci_device *d, const struct pci_device_state *s);
+
+/* pci_host_save - CONFIG_ADDRESS and the host bridge's configuration space. */
+void pci_host_save(struct pci_host *h, struct pci_host_state *s);
+
+/* pci_host_load - restore what pci_host_save() saved (under the same rules as pci_device_load). */
+void pci_host_load(struct pci_host *h, const struct pci_host_state *s);
+
 /* pci_slot_gsi - GSI of INTx pin (0 = INTA .. 3 = INTD) of slot. */
 static inline uint32_t pci_slot_gsi(unsigned slot, unsigned pin)
 {

@@ -797,3 +797,60 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	}
 	vp->dev = NULL;
 }
+
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+int virtio_pci_save(struct virtio_pci *vp, struct virtio_pci_state *s)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	pci_device_save(&vp->pci, &s->pci);
+	r = msix_save(&vp->msix, &s->msix);
+	if (r)
+		return r;
+	virtio_device_lock(vp->dev);
+	s->device_feature_select = vp->device_feature_select;
+	s->driver_feature_select = vp->driver_feature_select;
+	s->queue_select = vp->queue_select;
+	s->config_vector = vp->config_vector;
+	memcpy(s->queue_vector, vp->queue_vector, sizeof(s->queue_vector));
+	s->isr = vp->isr;
+	virtio_device_unlock(vp->dev);
+	return 0;
+}
+
+static bool vp_vector_ok(const struct virtio_pci *vp, uint16_t v)
+{
+	return v == VIRTIO_PCI_NO_VECTOR || v < vp->msix.nvec;
+}
+
+int virtio_pci_load(struct virtio_pci *vp, const struct virtio_pci_state *s)
+{
+	int r;
+
+	if (s->msix.nvec != vp->msix.nvec || !vp_vector_ok(vp, s->config_vector) ||
+	    (s->isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG)))
+		return -EINVAL;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if (!vp_vector_ok(vp, s->queue_vector[i]))
+			return -EINVAL;
+	for (unsigned i = vp->msix.nvec; i < MSIX_STATE_MAX_VECTORS; i++)
+		if ((s->msix.pba[i / 64] >> (i % 64)) & 1)
+			return -EINVAL;
+	r = pci_device_load(&vp->pci, &s->pci);
+	if (!r)
+		r = msix_load(&vp->msix, &s->msix);
+	if (r)
+		return r;
+	virtio_device_lock(vp->dev);
+	vp->device_feature_select = s->device_feature_select;
+	vp->driver_feature_select = s->driver_feature_select;
+	vp->queue_select = s->queue_select;
+	vp->config_vector = s->config_vector;
+	memcpy(vp->queue_vector, s->queue_vector, sizeof(vp->queue_vector));
+	vp->isr = s->isr;
+	vp_update_intx(vp);
+	virtio_device_unlock(vp->dev);
+	return 0;
+}

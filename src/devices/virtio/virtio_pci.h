@@ -204,6 +204,43 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *dev, struct pci
 void virtio_pci_destroy(struct virtio_pci *vp);
 
 /*
+ * The transport's state in a snapshot: its common-configuration registers
+ * (the device's status, features, queue addresses, sizes, enables and
+ * config generation are the core's: struct virtio_state), the function's
+ * configuration space and its MSI-X table and PBA.
+ */
+struct virtio_pci_state {
+	uint32_t device_feature_select;
+	uint32_t driver_feature_select;
+	uint16_t queue_select;
+	uint16_t config_vector;
+	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
+	uint8_t isr;
+	uint8_t reserved[7];
+	struct pci_device_state pci;
+	struct msix_state msix;
+};
+
+/*
+ * virtio_pci_save - record vp's state in s. Takes the PCI host's, the
+ * MSI-X table's and the device's locks in turn: call it with none of them
+ * held, the device quiesced. Returns 0 or -E2BIG (too many vectors).
+ */
+int virtio_pci_save(struct virtio_pci *vp, struct virtio_pci_state *s);
+
+/*
+ * virtio_pci_load - restore vp from s, after the device's core state was
+ * loaded (virtio_device_load()) and before it is activated: the function's
+ * configuration space (BARs mapped where the guest had them, the
+ * ioeventfds following), the MSI-X table with its KVM routes and irqfds
+ * re-created, then the transport registers, and INTA from the ISR. Called
+ * with no lock held. Returns 0, or -EINVAL for a state that does not fit
+ * vp (vector count, a vector number past the table, an unknown ISR bit);
+ * nothing is changed then.
+ */
+int virtio_pci_load(struct virtio_pci *vp, const struct virtio_pci_state *s);
+
+/*
  * virtio_pci_of - dev's virtio-pci transport, or NULL when dev has none
  * (or is on another transport).
  */
