@@ -110,7 +110,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 	started=$(sed -n 's/^RUN //p' "$log")
 	next=()
 	for name in "${remaining[@]}"; do
-		grep -q -E "^(PASS|FAIL|SKIP) $name(:|\$)" "$log" && continue
+		grep -q -E "^(PASS|FAIL|SKIP) $name( |:|\$)" "$log" && continue
 		if grep -q -x "$name" <<<"$started"; then
 			why=$(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" | sed 's/^\[[ 0-9.]*\] //')
 			why=${why:-no verdict}
