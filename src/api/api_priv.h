@@ -36,6 +36,7 @@ struct api_op {
 	bool has_rx, has_tx;		   /* API_OP_NIC_LIMITS: which buckets change */
 	const char *state_path, *mem_path; /* API_OP_SNAPSHOT_*: the two files */
 	bool resume;			   /* API_OP_SNAPSHOT_LOAD: resume_vm */
+	bool diff;			   /* API_OP_SNAPSHOT_CREATE: snapshot_type Diff */
 	bool done;
 	int status;    /* HTTP status of the answer */
 	char msg[512]; /* fault_message when status >= 400 */

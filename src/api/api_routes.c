@@ -492,6 +492,7 @@ static int put_machine_common(struct api *api, json_object *body, struct answer 
 	api->cfg.ncpus = ncpus;
 	api->cfg.mem_size = mem;
 	api->track_dirty_pages = dirty;
+	api->cfg.track_dirty_pages = dirty;
 	return 0;
 }
 
@@ -1168,8 +1169,7 @@ static int put_snapshot_create(struct api *api, const char *id, json_object *bod
 	k = type ? jenum(a, type, "snapshot_type", snap_types, false) : 0;
 	if (k < 0)
 		return -1;
-	if (k == 1)
-		return fail(a, "Field 'snapshot_type': Diff snapshots are not supported");
+	op.diff = k == 1;
 	if (!strcmp(op.state_path, op.mem_path))
 		return fail(a, "snapshot_path and mem_file_path must be different files");
 	if (api->state == API_NOT_STARTED || api->state == API_STOPPED)

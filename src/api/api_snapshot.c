@@ -16,7 +16,7 @@ void api_snapshot_create(struct api *api, struct api_op *op)
 		api_fault(op, 400, "The microVM must be paused to create a snapshot");
 		return;
 	}
-	if (snapshot_create(api->vm, op->state_path, op->mem_path, err, sizeof(err)))
+	if (snapshot_create_type(api->vm, op->state_path, op->mem_path, op->diff, err, sizeof(err)))
 		api_fault(op, 400, "Cannot create the snapshot: %s", err);
 }
 

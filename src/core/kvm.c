@@ -166,3 +166,10 @@ const char *kvm_exit_reason_name(uint32_t reason)
 		return names[reason];
 	return "OTHER";
 }
+
+int kvm_get_dirty_log(struct kvm *kvm, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = bitmap};
+
+	return ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+}

@@ -40,6 +40,14 @@ int kvm_create_vm(struct kvm *kvm);
 int kvm_set_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
 		   uint32_t flags);
 
+/*
+ * kvm_get_dirty_log - KVM_GET_DIRTY_LOG of a slot registered with
+ * KVM_MEM_LOG_DIRTY_PAGES: bitmap (one bit per 4 KiB page of the slot,
+ * in 64-bit words) gets the pages vCPUs wrote since the last call, and
+ * KVM's log is cleared. Returns 0 or -errno.
+ */
+int kvm_get_dirty_log(struct kvm *kvm, uint32_t slot, uint64_t *bitmap);
+
 /* kvm_irq_line - drive a GSI of the in-kernel irqchip. Returns 0 or -errno. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);
 

@@ -206,6 +206,7 @@ static const unsigned long vmm_ioctls[] = {
     KVM_IOEVENTFD,
     KVM_CHECK_EXTENSION,
     KVM_SET_USER_MEMORY_REGION,
+    KVM_GET_DIRTY_LOG, /* diff snapshots (snapshot.c) */
     TUNSETOFFLOAD,
     /* vCPU state (vcpu_state.c), saved and restored while the vCPUs are parked */
     KVM_GET_MP_STATE,

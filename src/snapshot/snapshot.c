@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,12 +157,18 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
+static bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return (map[i / 64] >> (i % 64)) & 1;
+}
+
 /*
  * Write guest RAM (pages of zeros as holes) and the trailer to path, and
- * hash the RAM into sum.
+ * hash the RAM into sum. With dirty (one bitmap per region), only the
+ * pages marked there are written, zero or not, and the trailer says diff.
  */
 static int snap_write_memory(struct vm *vm, const char *path, const uint8_t id[SNAP_ID_BYTES],
-			     uint8_t sum[SNAP_HASH_BYTES])
+			     uint8_t sum[SNAP_HASH_BYTES], uint64_t *const *dirty)
 {
 	struct snap_mem_trailer t;
 	uint8_t page[SNAP_MEM_TRAILER] = {0};
@@ -198,7 +205,11 @@ static int snap_write_memory(struct vm *vm, const char *path, const uint8_t id[S
 
 			EVP_DigestUpdate(ctx, p, len);
 			for (uint64_t pg = 0; pg <= pages && !r; pg++) {
-				if (pg < pages && !page_is_zero(p + pg * GM_PAGE_SIZE)) {
+				bool want =
+				    pg < pages && (dirty ? bit_test(dirty[i], c / GM_PAGE_SIZE + pg)
+							 : !page_is_zero(p + pg * GM_PAGE_SIZE));
+
+				if (want) {
 					run++;
 					continue;
 				}
@@ -216,6 +227,7 @@ static int snap_write_memory(struct vm *vm, const char *path, const uint8_t id[S
 	memset(&t, 0, sizeof(t));
 	memcpy(t.magic, SNAP_MEM_MAGIC, sizeof(t.magic));
 	t.version = SNAP_VERSION;
+	t.flags = dirty ? SNAP_MEM_DIFF : 0;
 	t.mem_size = total;
 	memcpy(t.id, id, SNAP_ID_BYTES);
 	memcpy(page, &t, sizeof(t));
@@ -427,9 +439,63 @@ static int snap_serialize(const struct snapshot *s, struct snap_buf *b)
 	return b->oom ? -ENOMEM : 0;
 }
 
+/* Words of a dirty bitmap for a region of size bytes. */
+static size_t dirty_words(uint64_t size)
+{
+	return (size_t)((size / GM_PAGE_SIZE + 63) / 64);
+}
+
+/*
+ * Take the pages written since the last call into dirty[] (allocated, one
+ * bitmap per region): KVM's dirty log ORed with hearth's own bitmap, both
+ * cleared. Returns 0 or -errno with one line in err.
+ */
+static int snap_take_dirty(struct vm *vm, uint64_t **dirty, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		struct gm_region *g = &vm->mem.regions[i];
+		size_t n = dirty_words(g->size);
+		int r;
+
+		dirty[i] = calloc(n, sizeof(uint64_t));
+		if (!dirty[i]) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		r = kvm_get_dirty_log(&vm->kvm, g->slot, dirty[i]);
+		if (r) {
+			snprintf(err, errlen, "KVM_GET_DIRTY_LOG of slot %u: %s", g->slot,
+				 strerror(-r));
+			return r;
+		}
+		for (size_t w = 0; w < n; w++)
+			dirty[i][w] |= atomic_exchange((_Atomic uint64_t *)&g->dirty[w], 0);
+	}
+	return 0;
+}
+
+/* A snapshot failed: its pages stay dirty for the next one. */
+static void snap_keep_dirty(struct vm *vm, uint64_t *const *dirty)
+{
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		struct gm_region *g = &vm->mem.regions[i];
+
+		for (size_t w = 0; dirty[i] && w < dirty_words(g->size); w++)
+			atomic_fetch_or((_Atomic uint64_t *)&g->dirty[w], dirty[i][w]);
+	}
+}
+
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
 		    size_t errlen)
 {
+	return snapshot_create_type(vm, state_path, mem_path, false, err, errlen);
+}
+
+int snapshot_create_type(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
+			 char *err, size_t errlen)
+{
+	uint64_t *dirty[GM_MAX_REGIONS] = {0};
+	bool track = vm->cfg.track_dirty_pages && vm->mem.track_dirty;
 	struct snapshot s;
 	struct snap_buf b = {0};
 	char *state_tmp = NULL, *mem_tmp = NULL;
@@ -439,6 +505,12 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 	if (!vm_vcpus_stopped(vm)) {
 		snprintf(err, errlen, "the VM must be paused to create a snapshot");
 		return -EBUSY;
+	}
+	if (diff && !track) {
+		snprintf(err, errlen,
+			 "a Diff snapshot needs dirty page tracking (machine-config "
+			 "track_dirty_pages true before the start)");
+		return -EINVAL;
 	}
 	if (asprintf(&state_tmp, "%s.tmp", state_path) < 0 ||
 	    asprintf(&mem_tmp, "%s.tmp", mem_path) < 0) {
@@ -459,7 +531,12 @@ int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path,
 		snprintf(err, errlen, "getrandom failed");
 		goto out;
 	}
-	r = snap_write_memory(vm, mem_tmp, s.hdr.id, s.hdr.mem_sha256);
+	if (track) {
+		r = snap_take_dirty(vm, dirty, err, errlen);
+		if (r)
+			goto out;
+	}
+	r = snap_write_memory(vm, mem_tmp, s.hdr.id, s.hdr.mem_sha256, diff ? dirty : NULL);
 	if (r) {
 		snprintf(err, errlen, "cannot write memory file %s: %s", mem_path, strerror(-r));
 		goto out_unlink;
@@ -487,6 +564,10 @@ out_unlink:
 	unlink(mem_tmp);
 	unlink(state_tmp);
 out:
+	if (r && track)
+		snap_keep_dirty(vm, dirty);
+	for (unsigned i = 0; i < GM_MAX_REGIONS; i++)
+		free(dirty[i]);
 	free(b.p);
 	free(state_tmp);
 	free(mem_tmp);
@@ -568,6 +649,7 @@ static int snap_build_config(const struct snapshot *s, const struct vm_config *l
 		*c = *local;
 	else
 		config_init_defaults(c);
+	c->track_dirty_pages = false;
 	c->ndisks = c->nnics = 0;
 	snprintf(c->id, sizeof(c->id), "%.*s", CONFIG_ID_MAX, m->id);
 	c->kernel_path = c->initrd_path = c->cmdline = NULL;

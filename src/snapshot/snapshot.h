@@ -150,10 +150,12 @@ struct snap_virtio {
 	struct virtio_net_state net; /* SNAP_VIRTIO_NET */
 };
 
+#define SNAP_MEM_DIFF 1 /* snap_mem_trailer.flags: holds only the pages of a diff */
+
 struct snap_mem_trailer {
 	char magic[8]; /* SNAP_MEM_MAGIC */
 	uint32_t version;
-	uint32_t reserved;
+	uint32_t flags; /* SNAP_MEM_DIFF */
 	uint64_t mem_size;
 	uint8_t id[SNAP_ID_BYTES];
 };
@@ -214,6 +216,30 @@ int snapshot_check_mem_file(const struct snapshot *s, int fd, char *err, size_t 
  */
 int snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
 		    size_t errlen);
+
+/*
+ * snapshot_create_type - snapshot_create(), or with diff a diff snapshot:
+ * the memory file has guest memory's full size but holds only the pages
+ * written since the last snapshot (or since boot) by vCPUs (KVM's dirty
+ * log) or by hearth (the VMM-side bitmap); the rest are holes, and its
+ * trailer says it is a diff (it loads only after snapshot_rebase()). The
+ * state file is complete, and its memory SHA-256 is that of all guest
+ * memory. Every snapshot of a VM that tracks dirty pages starts a new
+ * dirty period. -EINVAL for a diff of a VM without track_dirty_pages.
+ */
+int snapshot_create_type(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
+			 char *err, size_t errlen);
+
+/*
+ * snapshot_rebase - merge the diff memory file diff_mem onto base_mem (the
+ * memory file of the snapshot the diff followed, or of an earlier
+ * rebase), in place: every page the diff holds is written into base_mem,
+ * then the diff's trailer (without its diff flag), so that base_mem
+ * becomes the memory file of the diff's state file. Both must be hearth
+ * memory files of the same size, diff_mem a diff. Returns 0, or -errno
+ * with one line in err.
+ */
+int snapshot_rebase(const char *diff_mem, const char *base_mem, char *err, size_t errlen);
 
 /*
  * snapshot_restore - build a VM from the state file at state_path and the

@@ -509,8 +509,12 @@ int snapshot_check_mem_file(const struct snapshot *s, int fd, char *err, size_t 
 	if (pread(fd, &t, sizeof(t), (off_t)s->hdr.mem_size) != (ssize_t)sizeof(t))
 		return fail(err, errlen, "cannot read the memory file's trailer");
 	if (memcmp(t.magic, SNAP_MEM_MAGIC, sizeof(t.magic)) || t.version != SNAP_VERSION ||
-	    t.mem_size != s->hdr.mem_size)
+	    t.mem_size != s->hdr.mem_size || (t.flags & ~SNAP_MEM_DIFF))
 		return fail(err, errlen, "the memory file has no valid hearth trailer");
+	if (t.flags & SNAP_MEM_DIFF)
+		return fail(err, errlen,
+			    "the memory file is a diff: merge it onto its base first (hearth "
+			    "snapshot rebase DIFF_MEM BASE_MEM)");
 	if (memcmp(t.id, s->hdr.id, SNAP_ID_BYTES))
 		return fail(err, errlen,
 			    "the memory file belongs to another snapshot (identity "
@@ -572,5 +576,112 @@ out_close:
 	close(fd);
 out_free:
 	snapshot_free(&s);
+	return r;
+}
+
+/* Read and check the trailer of the memory file open at fd; its size in *size. */
+static int read_trailer(int fd, const char *path, struct snap_mem_trailer *t, uint64_t *size,
+			char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < SNAP_MEM_TRAILER)
+		return fail(err, errlen, "%s is not a hearth memory file", path);
+	*size = (uint64_t)st.st_size - SNAP_MEM_TRAILER;
+	if (pread(fd, t, sizeof(*t), (off_t)*size) != (ssize_t)sizeof(*t) ||
+	    memcmp(t->magic, SNAP_MEM_MAGIC, sizeof(t->magic)) || t->version != SNAP_VERSION ||
+	    t->mem_size != *size || (t->flags & ~SNAP_MEM_DIFF))
+		return fail(err, errlen, "%s has no valid hearth trailer", path);
+	return 0;
+}
+
+/* Copy [off, end) of in to the same place in out. */
+static int copy_range(int in, int out, uint64_t off, uint64_t end, uint8_t *buf, size_t bufsize)
+{
+	while (off < end) {
+		size_t n = end - off < bufsize ? (size_t)(end - off) : bufsize;
+		ssize_t got = pread(in, buf, n, (off_t)off);
+
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		if (pwrite(out, buf, (size_t)got, (off_t)off) != got)
+			return -EIO;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+int snapshot_rebase(const char *diff_mem, const char *base_mem, char *err, size_t errlen)
+{
+	struct snap_mem_trailer dt, bt;
+	uint64_t dsize, bsize, off = 0;
+	uint8_t *buf = NULL;
+	int in, out, r;
+
+	in = open(diff_mem, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", diff_mem, strerror(-r));
+		return r;
+	}
+	out = open(base_mem, O_RDWR | O_CLOEXEC);
+	if (out < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", base_mem, strerror(errno));
+		goto out_in;
+	}
+	r = read_trailer(in, diff_mem, &dt, &dsize, err, errlen);
+	r = r ?: read_trailer(out, base_mem, &bt, &bsize, err, errlen);
+	if (r)
+		goto out_out;
+	if (!(dt.flags & SNAP_MEM_DIFF) || (bt.flags & SNAP_MEM_DIFF) || dsize != bsize) {
+		r = fail(err, errlen,
+			 !(dt.flags & SNAP_MEM_DIFF)  ? "%s is not a diff memory file"
+			 : (bt.flags & SNAP_MEM_DIFF) ? "%s: the base is itself a diff"
+						      : "%s: the two files differ in size",
+			 !(dt.flags & SNAP_MEM_DIFF) ? diff_mem : base_mem);
+		goto out_out;
+	}
+	buf = malloc(1 << 20);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_out;
+	}
+	/* The pages the diff holds are its data; its holes are pages it did not write. */
+	while (off < dsize) {
+		off_t data = lseek(in, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		hole = data < 0 ? -1 : lseek(in, data, SEEK_HOLE);
+		if (data < 0 || hole < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot find the pages of %s: %s", diff_mem,
+				 strerror(errno));
+			goto out_out;
+		}
+		if ((uint64_t)data >= dsize)
+			break;
+		r = copy_range(in, out, (uint64_t)data,
+			       (uint64_t)hole < dsize ? (uint64_t)hole : dsize, buf, 1 << 20);
+		if (r) {
+			snprintf(err, errlen, "cannot copy %s onto %s: %s", diff_mem, base_mem,
+				 strerror(-r));
+			goto out_out;
+		}
+		off = (uint64_t)hole;
+	}
+	/* The base now holds the diff's memory: it takes the diff's identity. */
+	dt.flags = 0;
+	if (pwrite(out, &dt, sizeof(dt), (off_t)bsize) != (ssize_t)sizeof(dt)) {
+		r = -EIO;
+		snprintf(err, errlen, "cannot write the trailer of %s", base_mem);
+	}
+out_out:
+	free(buf);
+	close(out);
+out_in:
+	close(in);
 	return r;
 }

@@ -70,6 +70,8 @@ struct vm_config {
 	 * no firmware tables. NULL: a normal boot.
 	 */
 	const char *restore_mem_path;
+	/* KVM dirty logging on guest memory, for diff snapshots (track_dirty_pages). */
+	bool track_dirty_pages;
 };
 
 /*

@@ -272,7 +272,8 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 	}
 	for (unsigned i = 0; i < vm->mem.nr; i++) {
 		struct gm_region *g = &vm->mem.regions[i];
-		r = kvm_set_memory(&vm->kvm, g->slot, g->gpa, g->size, g->hva, 0);
+		r = kvm_set_memory(&vm->kvm, g->slot, g->gpa, g->size, g->hva,
+				   vm->cfg.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 		if (r) {
 			snprintf(err, errlen, "KVM refused guest memory at %#llx (%llu MiB): %s",
 				 (unsigned long long)g->gpa, (unsigned long long)(g->size / MiB),
@@ -280,6 +281,8 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 			return r;
 		}
 	}
+	if (vm->cfg.track_dirty_pages)
+		gm_set_dirty_tracking(&vm->mem, true);
 	return 0;
 }
 

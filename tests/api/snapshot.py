@@ -26,6 +26,13 @@ holds the PCI host and one virtio-pci section per device, verifies, and
 restored in a fresh process the guest counts on; the restored VM is
 snapshotted again and that snapshot verifies too.
 
+A fourth VM (the pattern guest, track_dirty_pages) gets a Full snapshot,
+runs on (its pass counter and stack change), then a Diff and a second Full
+at the same point: the Diff's memory file is sparse and refused until
+rebased; `hearth snapshot rebase` merges it onto a copy of the first
+Full's, which then equals the second Full's memory (SHA-256), verifies
+with the Diff's state file, and restores a guest that counts on.
+
 Usage: snapshot.py HEARTH PATTERN_BZIMAGE BLK_POLL_BZIMAGE. Exit 77 (skip)
 without /dev/kvm.
 """
@@ -250,6 +257,78 @@ def pci_scenario(hearth, guest, work):
         kill_all(a, b)
 
 
+def ram_sha256(path):
+    """SHA-256 of a memory file's guest RAM (without its trailer)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = os.path.getsize(path) - 4096
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def diff_scenario(hearth, guest, work):
+    """Full, the guest runs on, Diff and Full at one point; rebase equals the Full."""
+    full, full_mem = os.path.join(work, "d-full.state"), os.path.join(work, "d-full.mem")
+    diff, diff_mem = os.path.join(work, "d-diff.state"), os.path.join(work, "d-diff.mem")
+    full2, full2_mem = os.path.join(work, "d-full2.state"), os.path.join(work, "d-full2.mem")
+    merged = os.path.join(work, "d-merged.mem")
+    a = Hearth(hearth, work, "diff-a")
+    b = None
+    try:
+        check(a.api("PUT", "/boot-source", {"kernel_image_path": guest})[0] == 204, "diff: boot")
+        check(a.api("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64,
+                                               "track_dirty_pages": True})[0] == 204,
+              "diff: machine config with track_dirty_pages")
+        start_and_snapshot(a, "diff", rb"pass 0000000000000002", "pause", full, full_mem)
+        check(a.api("PATCH", "/vm", {"state": "Resumed"})[0] == 204, "diff: resume")
+        check(a.wait_for(rb"pass 0000000000000005") is not None, "diff: the guest runs on")
+        check(a.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "diff: pause again")
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": diff,
+                                                     "mem_file_path": diff_mem,
+                                                     "snapshot_type": "Diff"})
+        check(st == 204, "diff: Diff snapshot %d %s" % (st, body))
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": full2,
+                                                     "mem_file_path": full2_mem})
+        check(st == 204, "diff: a Full at the same point %d %s" % (st, body))
+        a.drain()
+        last = passes(a.out)[-1]
+        a.kill()
+        a = None
+        size = os.path.getsize(full_mem)
+        check(os.path.getsize(diff_mem) == size, "diff: the Diff's memory file has full size")
+        blocks = os.stat(diff_mem).st_blocks * 512
+        check(0 < blocks < os.stat(full_mem).st_blocks * 512 // 8,
+              "diff: and holds few pages (%d bytes, the Full %d)"
+              % (blocks, os.stat(full_mem).st_blocks * 512))
+        rc, msg = verify(hearth, diff, diff_mem)
+        check(rc == 1 and "rebase" in msg, "diff: an unmerged Diff is refused: %s" % msg)
+        shutil.copyfile(full_mem, merged)
+        p = subprocess.run([hearth, "snapshot", "rebase", diff_mem, merged], capture_output=True)
+        check(p.returncode == 0, "diff: rebase %d %s" % (p.returncode, p.stderr))
+        check(ram_sha256(merged) == ram_sha256(full2_mem),
+              "diff: the rebased memory equals the Full taken at the same point")
+        check(ram_sha256(merged) != ram_sha256(full_mem), "diff: and differs from its base")
+        rc, msg = verify(hearth, diff, merged)
+        check(rc == 0, "diff: the Diff's state file verifies with it (%d %s)" % (rc, msg))
+        p = subprocess.run([hearth, "snapshot", "rebase", full_mem, merged], capture_output=True)
+        check(p.returncode == 1 and b"not a diff" in p.stderr,
+              "diff: rebasing a Full is refused: %s" % p.stderr)
+        b = Hearth(hearth, work, "diff-b")
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": diff,
+                                                   "mem_file_path": merged, "resume_vm": True})
+        check(st == 204, "diff: load the rebased snapshot %d %s" % (st, body))
+        check(b.wait_for(rb"pass ([0-9a-f]{16})\n") is not None, "diff: the guest runs on")
+        after = passes(b.out)
+        check(bool(after) and after[0] == last + 1,
+              "diff: it counts on (%s after %d)" % (after[:1], last))
+        check(b"PATTERN-BAD" not in b.out, "diff: its memory is intact")
+    finally:
+        kill_all(a, b)
+
+
 def main():
     hearth, guest, blk_guest = sys.argv[1], sys.argv[2], sys.argv[3]
     if not (os.access("/dev/kvm", os.R_OK | os.W_OK)):
@@ -437,6 +516,7 @@ def main():
               "no sanitizer report")
         disk_scenario(hearth, blk_guest, work)
         pci_scenario(hearth, guest, work)
+        diff_scenario(hearth, guest, work)
     finally:
         for h in (a, b):
             if h:

@@ -30,7 +30,10 @@ printf 'not a snapshot at all, but long enough to hold a header and its checksum
 : >"$dir/empty"
 expect 2 "Usage: hearth snapshot verify" snapshot
 expect 2 "Usage: hearth snapshot verify" snapshot verify "$dir/junk"
-expect 2 "Usage: hearth snapshot verify" snapshot rebase a b
+expect 2 "Usage: hearth snapshot verify" snapshot rebase a
+expect 2 "Usage: hearth snapshot verify" snapshot merge a b
+expect 1 "snapshot rebase: cannot open $dir/missing" snapshot rebase "$dir/missing" "$dir/junk"
+expect 1 "$dir/junk is not a hearth memory file" snapshot rebase "$dir/junk" "$dir/junk"
 expect 0 "Usage: hearth snapshot verify" snapshot --help
 expect 1 "cannot read state file .*No such file" snapshot verify "$dir/missing" "$dir/junk"
 expect 1 "state file is truncated (0 bytes)" snapshot verify "$dir/empty" "$dir/junk"
