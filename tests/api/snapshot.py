@@ -235,6 +235,20 @@ def pci_scenario(hearth, guest, work):
         rc, msg = verify(hearth, state, mem)
         check(rc == 0, "pci: the snapshot verifies (%d %s)" % (rc, msg))
         b = Hearth(hearth, work, "pci-b")
+        # A checksum-valid state whose queue 0 names an MSI-X vector past the table.
+        data = bytearray(open(state, "rb").read())
+        off = HEADER_SIZE
+        for typ in types:
+            length = struct.unpack_from("<Q", data, off + 8)[0]
+            if typ == 31:
+                struct.pack_into("<H", data, off + SECTION_HDR + 12, 0x7fff)
+                break
+            off += SECTION_HDR + ((length + 7) & ~7)
+        bad = os.path.join(work, "pci-bad.state")
+        write(bad, resum(bytes(data)))
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": bad, "mem_file_path": mem})
+        check(st == 400 and b"inconsistent" in body,
+              "pci: a vector past the MSI-X table is refused: %d %s" % (st, body))
         st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": state, "mem_file_path": mem,
                                                    "resume_vm": True})
         check(st == 204, "pci: load %d %s" % (st, body))
