@@ -330,6 +330,10 @@ def diff_scenario(hearth, guest, work):
         p = subprocess.run([hearth, "snapshot", "rebase", full_mem, merged], capture_output=True)
         check(p.returncode == 1 and b"not a diff" in p.stderr,
               "diff: rebasing a Full is refused: %s" % p.stderr)
+        p = subprocess.run([hearth, "snapshot", "rebase", diff_mem, diff_mem],
+                           capture_output=True)
+        check(p.returncode == 1 and b"itself a diff" in p.stderr,
+              "diff: rebasing onto a diff is refused: %s" % p.stderr)
         b = Hearth(hearth, work, "diff-b")
         st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": diff,
                                                    "mem_file_path": merged, "resume_vm": True})
