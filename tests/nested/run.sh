@@ -9,7 +9,7 @@
 #     (QEMU TCG with AMD SVM, see tests/nested/l1.sh). Should the nested host
 #     crash or hang (it is test equipment: TCG's SVM is not flawless), the
 #     cases not finished go on in a new boot; a case during which it crashes
-#     twice fails (HEARTH_L1_RETRIES more boots at most, default 3). A case
+#     three times fails (HEARTH_L1_RETRIES more boots at most, default 6). A case
 #     failed by a guest's triple fault runs again in the same boot, at most
 #     HEARTH_TF_RETRIES (default 2) more times (runner.sh says why).
 # Prints `PASS name`, `FAIL name: reason`, `SKIP name: reason`, a summary
@@ -96,7 +96,7 @@ results_file=$L1_RUN/results
 : >"$results_file"
 remaining=("${names[@]}")
 boots=0
-declare -A crashed=()
+declare -A crashed=() ncrashed=()
 while [ ${#remaining[@]} -gt 0 ]; do
 	boots=$((boots + 1))
 	l1_boot_cases "${remaining[@]}"
@@ -114,16 +114,17 @@ while [ ${#remaining[@]} -gt 0 ]; do
 		if grep -q -x "$name" <<<"$started"; then
 			why=$(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" | sed 's/^\[[ 0-9.]*\] //')
 			why=${why:-no verdict}
-			if [ -z "${crashed[$name]:-}" ]; then
-				# The nested host is test equipment: give the case one
-				# more boot before blaming it.
-				crashed[$name]=$log
+			ncrashed[$name]=$((${ncrashed[$name]:-0} + 1))
+			if [ "${ncrashed[$name]}" -lt 3 ]; then
+				# The nested host is test equipment: give the case
+				# two more boots before blaming it.
+				crashed[$name]="${crashed[$name]:+${crashed[$name]}, }$log"
 				echo "nested: the nested host crashed or hung during $name ($why;" \
 					"console: $log); $name runs again"
 				next+=("$name")
 				continue
 			fi
-			line="FAIL $name: the nested host crashed or hung during this case, twice ($why; console: $log)"
+			line="FAIL $name: the nested host crashed or hung during this case, three times ($why; console: $log)"
 			echo "$line"
 			echo "$line" >>"$results_file"
 		else
@@ -131,7 +132,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 		fi
 	done
 	if [ ${#next[@]} -gt 0 ]; then
-		if [ -z "$started" ] || [ "$boots" -gt "${HEARTH_L1_RETRIES:-3}" ]; then
+		if [ -z "$started" ] || [ "$boots" -gt "${HEARTH_L1_RETRIES:-6}" ]; then
 			for name in "${next[@]}"; do
 				line="FAIL $name: not run: the nested host failed (console: $log)"
 				echo "$line"
