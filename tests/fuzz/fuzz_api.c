@@ -37,6 +37,12 @@
 static char workdir[256];
 static int home_fd = -1; /* the directory the fuzzer runs in (its corpus paths are relative) */
 
+/* At exit: the directory goes (it is empty between inputs). */
+static void remove_workdir(void)
+{
+	rmdir(workdir);
+}
+
 /*
  * Work in a private directory while requests run: the bodies' relative
  * paths land there. leave_workdir() goes back.
@@ -50,6 +56,7 @@ static void enter_workdir(void)
 		FUZZ_CHECK(mkdtemp(workdir) != NULL);
 		home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		FUZZ_CHECK(home_fd >= 0);
+		atexit(remove_workdir);
 	}
 	FUZZ_CHECK(chdir(workdir) == 0);
 }
