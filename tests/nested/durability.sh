@@ -115,6 +115,10 @@ while :; do
 		why="the nested host ended before the guests synced"
 		break
 	fi
+	if grep -q -E 'soft lockup|Kernel panic' "$console" 2>/dev/null; then
+		why="the nested host locked up or panicked: $(grep -m1 -E 'soft lockup|Kernel panic' "$console" | tr -d '\r')"
+		break
+	fi
 	if [ "$(date +%s)" -ge "$deadline" ]; then
 		why="the guests did not sync within 600 s"
 		break
@@ -131,7 +135,8 @@ wait "$l1" 2>/dev/null
 if [ -n "$why" ]; then
 	if [ "$DURABILITY_ATTEMPT" -le "${HEARTH_TF_RETRIES:-2}" ] &&
 		{ grep -q 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$console" 2>/dev/null ||
-			[ "$why" = "the nested host ended before the guests synced" ]; }; then
+			[ "$why" = "the nested host ended before the guests synced" ] ||
+			[ "${why#the nested host locked up}" != "$why" ]; }; then
 		echo "RETRY blk_durable: $why, on attempt $DURABILITY_ATTEMPT (the nested host's" \
 			"emulated SVM; console: $console); the test runs again"
 		exit 3
