@@ -31,6 +31,7 @@ PACKAGES=(
 	libjson-c-dev      # JSON of the control API (src/api)
 	libssl-dev         # SHA-256 (libcrypto) of snapshot files (src/snapshot)
 	libseccomp-dev     # per-thread seccomp filters (src/sandbox/seccomp.c)
+	libcurl4-openssl-dev # HTTP client of `hearth migrate` over the API socket (src/cli/migrate.c)
 	curl               # drives the control API over its UNIX socket in tests (tests/api)
 	python3-yaml       # reads the API description in the contract test (tests/api)
 	python3-jsonschema # validates API bodies against it (tests/api)

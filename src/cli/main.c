@@ -2,6 +2,7 @@
 /* hearth: the command-line front end. */
 #include "cli/check.h"
 #include "cli/firecracker.h"
+#include "cli/migrate.h"
 #include "cli/run.h"
 #include "cli/snapshot.h"
 #include "hearth_version.h"
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 		     "  run      boot a guest in the foreground ('hearth run --help')\n"
 		     "  check    can this host run VMs, and how well? ('hearth check --help')\n"
 		     "  snapshot verify a snapshot's files ('hearth snapshot --help')\n"
+		     "  migrate  move a running VM to another host ('hearth migrate --help')\n"
 		     "  jail     run a VM as an unprivileged user in a chroot, namespaces and a\n"
 		     "           cgroup (as root; 'hearth jail --help')\n"
 		     "  help     this text\n"
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
 		return jail_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "snapshot"))
 		return cli_snapshot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return cli_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;
