@@ -388,7 +388,8 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 		    api->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONN_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNS, MHD_OPTION_END);
-	if (api->mhd)
+	/* The thread's accept4() is limited to the listening socket. */
+	if (api->mhd && !sandbox_seccomp_set_api_socket(api->listen_fd))
 		api->thread_started = pthread_create(&api->thread, NULL, api_thread, api) == 0;
 	if (api->thread_started)
 		pthread_setname_np(api->thread, "api");

@@ -27,6 +27,7 @@ enum sandbox_thread {
 	SANDBOX_THREAD_VMM,	 /* the event loop (the main thread once the VM runs) */
 	SANDBOX_THREAD_API,	 /* the control API's HTTP server */
 	SANDBOX_THREAD_BLOCK_IO, /* a disk's I/O worker (thread-pool engine) */
+	SANDBOX_THREAD_MIGRATION, /* live migration: its TCP socket, the dirty log */
 	SANDBOX_THREAD_KINDS,
 };
 
@@ -58,6 +59,14 @@ bool sandbox_seccomp_enabled(void);
  * installed; the caller must not go on to run guest or client input).
  */
 int sandbox_seccomp_apply(enum sandbox_thread kind, const char *name);
+
+/*
+ * sandbox_seccomp_set_api_socket - the API thread's accept4() is allowed on fd
+ * only (its listening socket): call it before the API thread applies its
+ * filter. Rebuilds that filter when sandbox_seccomp_init() built them
+ * already. Returns 0, or a negative errno (the filter is unchanged).
+ */
+int sandbox_seccomp_set_api_socket(int fd);
 
 /*
  * sandbox_seccomp_set_trap_hook - fn (async-signal-safe, e.g. restoring the

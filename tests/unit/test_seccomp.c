@@ -24,7 +24,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -336,6 +338,59 @@ static void test_vcpu_may_wait_for_disk(void **state)
 	assert_string_equal(out, "");
 }
 
+/* Two non-blocking listening UNIX sockets: the API's (fds[0]) and another. */
+static int api_fds[2] = {-1, -1};
+
+static void accept_on_api_socket(void)
+{
+	/* Allowed, and nobody is connecting: EAGAIN. */
+	if (accept4(api_fds[0], NULL, NULL, SOCK_CLOEXEC) != -1 || errno != EAGAIN)
+		_exit(107);
+}
+
+static void accept_on_other_socket(void)
+{
+	accept4(api_fds[1], NULL, NULL, SOCK_CLOEXEC);
+	_exit(108);
+}
+
+static void test_api_accepts_only_on_its_socket(void **state)
+{
+	char out[512];
+	int status;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		api_fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		assert_true(api_fds[i] >= 0);
+		/* An abstract address: nothing to clean up. */
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		int len = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "hearth-test-%d-%d",
+				   getpid(), i);
+		assert_int_equal(
+		    bind(api_fds[i], (struct sockaddr *)&a,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)),
+		    0);
+		assert_int_equal(listen(api_fds[i], 1), 0);
+	}
+	/* Set before the children's sandbox_seccomp_init() builds the filters. */
+	assert_int_equal(sandbox_seccomp_set_api_socket(api_fds[0]), 0);
+	status = run_filtered(SANDBOX_THREAD_API, "api", accept_on_api_socket, out, sizeof(out));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = run_filtered(SANDBOX_THREAD_API, "api", accept_on_other_socket, out, sizeof(out));
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+	assert_non_null(strstr(out, "thread api made a forbidden system call 288 (accept4)"));
+	/* The event loop's accept4 (console sockets) is not limited. */
+	status = run_filtered(SANDBOX_THREAD_VMM, "vmm", accept_on_other_socket, out, sizeof(out));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 108);
+	sandbox_seccomp_set_api_socket(-1);
+	close(api_fds[0]);
+	close(api_fds[1]);
+}
+
 static void test_parse_mode(void **state)
 {
 	enum sandbox_seccomp_mode m = SANDBOX_SECCOMP_OFF;
@@ -362,6 +417,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_lists_are_minimal),
 	    cmocka_unit_test(test_installed_filter_allows_and_traps),
 	    cmocka_unit_test(test_vcpu_may_wait_for_disk),
+	    cmocka_unit_test(test_api_accepts_only_on_its_socket),
 	};
 
 	if (argc < 2) {
