@@ -27,7 +27,6 @@ enum sandbox_thread {
 	SANDBOX_THREAD_VMM,	 /* the event loop (the main thread once the VM runs) */
 	SANDBOX_THREAD_API,	 /* the control API's HTTP server */
 	SANDBOX_THREAD_BLOCK_IO, /* a disk's I/O worker (thread-pool engine) */
-	SANDBOX_THREAD_MIGRATION, /* live migration: its TCP socket, the dirty log */
 	SANDBOX_THREAD_KINDS,
 };
 
