@@ -41,7 +41,7 @@ static void migrate_usage(FILE *out)
 		"  --to tcp:HOST:PORT    where the destination listens\n"
 		"  --max-downtime MS     longest pause of the guest to aim for, 1..60000\n"
 		"                        (default: the source's, 300)\n"
-		"  --max-bandwidth MBPS  cap on the link, in MB/s (10^6 bytes); 0 = unlimited\n"
+		"  --max-bandwidth MBPS  cap on the link, in megabits per second; 0 = unlimited\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Ctrl-C (SIGINT) or SIGTERM cancels the migration: before the hand-over the\n"
@@ -211,7 +211,7 @@ static void migrate_fmt_bytes(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-/* A rate in bytes per second as "12.3 MB/s" (decimal megabytes, like --max-bandwidth). */
+/* A rate in bytes per second as "12.3 MB/s" (decimal megabytes). */
 static void migrate_fmt_rate(uint64_t bps, char *buf, size_t len)
 {
 	if (bps >= 1000000000ULL)
