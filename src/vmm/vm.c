@@ -601,10 +601,18 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
+/*
+ * KVM_RUN answers EAGAIN to an application processor woken while it waits
+ * for a SIPI; vCPU 0 never waits so. There, EAGAIN on and on is the kernel
+ * failing to start the VM's worker thread (a pids.max reached): an error.
+ */
+#define VCPU_EAGAIN_MAX 100000
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	unsigned int eagain = 0;
 	char name[16];
 	sigset_t set;
 	int r;
@@ -633,6 +641,14 @@ static void *vcpu_thread(void *arg)
 		}
 		r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
+			if (errno == EAGAIN && v->index == 0 && ++eagain >= VCPU_EAGAIN_MAX) {
+				log_error("vCPU 0: KVM_RUN failed with EAGAIN %u times in a row: "
+					  "the kernel cannot start the VM (a limit on processes or "
+					  "threads, e.g. a cgroup's pids.max?)",
+					  eagain);
+				vm_request_stop(vm, VM_EXIT_HOST_ERROR, "KVM_RUN keeps failing");
+				break;
+			}
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
 				continue;
@@ -641,6 +657,7 @@ static void *vcpu_thread(void *arg)
 			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "KVM_RUN failed");
 			break;
 		}
+		eagain = 0;
 		r = vcpu_handle_exit(v, v->run);
 		if (r > 0) {
 			if (r >= VM_EXIT_TRIPLE_FAULT && r <= VM_EXIT_UNHANDLED)

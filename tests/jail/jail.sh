@@ -6,11 +6,11 @@
 # the flags of its guest memory. Then it gets input and must echo it. Limits
 # that are too small must end it with an error, never a hang; bad arguments
 # get one line and status 2 (or 1).
-# Usage: jail.sh HEARTH ECHO_GUEST HELLO_GUEST BLK_POLL_GUEST
+# Usage: jail.sh HEARTH ECHO_GUEST HELLO_GUEST BLK_POLL_GUEST PATTERN_GUEST
 # Exit 0 on success, 1 on failure, 77 (skip) without root or /dev/kvm.
 set -u
 hearth=$(realpath "$1") echo_guest=$(realpath "$2") hello_guest=$(realpath "$3")
-blk_guest=$(realpath "$4")
+blk_guest=$(realpath "$4") pattern_guest=$(realpath "$5")
 
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: hearth jail needs root"
@@ -115,7 +115,21 @@ expected_root() {
 v1_memory=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ {print $5; exit}' /proc/self/mountinfo)
 mem_opt=()
 [ -n "$v1_memory" ] && mem_opt=(--cgroup memory.limit_in_bytes=1G --cgroup-version 1)
-start_echo jail-test-1 --cgroup pids.max=64 "${mem_opt[@]}" --resource-limit no-file=512
+# A CPU quota of half a CPU, in the file of whichever hierarchy has the cpu controller.
+v1_cpu=$(awk '$9 == "cgroup" && $NF ~ /(^|,)cpu(,|$)/ {print $5; exit}' /proc/self/mountinfo)
+v2_root=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+cpu_opt=() cpu_file= cpu_want=
+if [ -n "$v1_cpu" ]; then
+	cpu_opt=(--cgroup cpu.cfs_period_us=100000 --cgroup cpu.cfs_quota_us=50000)
+	cpu_file=cpu.cfs_quota_us cpu_want=50000
+elif [ -z "$v1_memory" ] && grep -qw cpu "$v2_root/cgroup.controllers" 2>/dev/null; then
+	cpu_opt=(--cgroup "cpu.max=50000 100000")
+	cpu_file=cpu.max cpu_want="50000 100000"
+else
+	echo "note: no cgroup hierarchy has the cpu controller; the CPU quota is not tested"
+fi
+start_echo jail-test-1 --cgroup pids.max=64 "${mem_opt[@]}" "${cpu_opt[@]}" \
+	--resource-limit no-file=512
 if [ -n "$pid" ]; then
 	st=/proc/$pid/status
 	check "runs as uid $uid" grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid$" $st
@@ -139,6 +153,13 @@ if [ -n "$pid" ]; then
 		mdir=$(cgroup_dir "$pid" memory)
 		check "memory.limit_in_bytes of its memory cgroup is 1G" \
 			test "$(cat "$mdir/memory.limit_in_bytes")" = $((1 << 30))
+	fi
+	if [ -n "$cpu_file" ]; then
+		cdir=$(cgroup_dir "$pid" "$([ -n "$v1_cpu" ] && echo cpu)")
+		check "$cpu_file of its cgroup ($cdir) is '$cpu_want'" \
+			test "$(cat "$cdir/$cpu_file" 2>/dev/null)" = "$cpu_want"
+		check "that cgroup is named after the id" test "${cdir##*/}" = jail-test-1
+		check "it is in that cgroup" grep -qx "$pid" "$cdir/cgroup.procs"
 	fi
 	check "open files limited to 512" grep -qE '^Max open files +512 +512 ' /proc/$pid/limits
 	fsize=$(awk '/^Max file size/ {print $4}' /proc/$pid/limits)
@@ -257,22 +278,54 @@ limit_case() {
 	local what=$1 want=$2 pattern=$3
 	shift 3
 	timeout -k 10 60 "$hearth" jail --id jail-test-4 --exec-file "$hearth" --uid $uid --gid $gid \
-		--chroot-base-dir "$base" "$@" -- run --kernel "$hello_guest" --memory 72 \
+		--chroot-base-dir "$base" "$@" -- run --kernel "$limit_guest" --memory 72 "${limit_run[@]}" \
 		</dev/null >"$tmp/lout" 2>"$tmp/lerr"
 	local status=$?
 	check "$what: status $status (want $want), stderr '$pattern'" \
 		bash -c "test $status = $want && grep -q '$pattern' '$tmp/lerr'"
 	[ "$status" = "$want" ] || sed 's/^/    /' "$tmp/lerr"
 }
+limit_guest=$hello_guest limit_run=()
 limit_case "pids.max=1: no vCPU thread" 1 "cannot start vCPU 0 thread: Resource temporarily unavailable" \
 	--cgroup pids.max=1
 limit_case "no-file=6: no file descriptors" 1 "Too many open files" --resource-limit no-file=6
+# 4 vCPUs: the jail's init and hearth take 2 tasks, each vCPU thread one more, and
+# KVM's own worker for the VM (kvm-nx-lpage-recovery, started at the first
+# KVM_RUN) one. Too few: the thread that does not fit fails, the vCPUs already
+# started stop, hearth exits 1 (the `timeout 60` turns a hang into 124).
+limit_run=(--cpus 4)
+limit_case "pids.max=4, 4 vCPUs: vCPU 2's thread fails, the others stop" 1 \
+	"cannot start vCPU 2 thread: Resource temporarily unavailable" --cgroup pids.max=4
+grep -q "hello from the tiny guest" "$tmp/lout" && check "pids.max=4: no guest output" false
+limit_case "pids.max=6, 4 vCPUs: every vCPU starts, KVM's worker cannot" 1 \
+	"vCPU 0: KVM_RUN failed with EAGAIN .* pids.max" --cgroup pids.max=6
+limit_case "pids.max=7, 4 vCPUs: enough, the guest runs" 0 "4 vCPUs, 72 MiB" --cgroup pids.max=7
+check "pids.max=7: the guest said hello" grep -q "hello from the tiny guest" "$tmp/lout"
+limit_run=()
 if [ -n "$v1_memory" ]; then
 	limit_case "memory.limit_in_bytes=2M: killed, and the jailer says so" 137 \
 		"hearth jail: hearth was killed by signal 9" --cgroup memory.limit_in_bytes=2M
 elif grep -qw memory "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/cgroup.controllers"; then
 	limit_case "memory.max=2M: killed, and the jailer says so" 137 \
 		"hearth jail: hearth was killed by signal 9" --cgroup memory.max=2M
+fi
+# A limit hearth starts under but the guest's memory does not fit in: the pattern
+# guest (72 MiB) writes all its RAM; at 48 MiB the kernel's OOM killer ends hearth
+# by SIGKILL, every time (this machine has no swap to page out to). The guest
+# started (it printed "pattern: filling") and never finished filling.
+mem_limit=()
+if [ -n "$v1_memory" ]; then
+	mem_limit=(--cgroup memory.limit_in_bytes=48M)
+elif grep -qw memory "$v2_root/cgroup.controllers" 2>/dev/null; then
+	mem_limit=(--cgroup memory.max=48M --cgroup memory.swap.max=0)
+fi
+if [ ${#mem_limit[@]} != 0 ]; then
+	limit_guest=$pattern_guest
+	limit_case "${mem_limit[1]}, a guest filling 72 MiB: OOM-killed, the jailer says so" 137 \
+		"hearth jail: hearth was killed by signal 9" "${mem_limit[@]}"
+	check "the guest had started filling its memory and did not finish" \
+		bash -c "grep -q '^pattern: filling' '$tmp/lout' && ! grep -q 'pattern: filled' '$tmp/lout'"
+	limit_guest=$hello_guest
 fi
 
 # fsize: the guest's serial output goes to a regular file; past the limit, writes fail
