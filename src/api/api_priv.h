@@ -70,7 +70,8 @@ struct api {
 	bool metrics_set, metrics_emit_id;
 	char *metrics_path;
 	int metrics_fd;
-	void *metrics_props; /* json_object of strings, or NULL */
+	void *metrics_props;  /* json_object of strings, or NULL */
+	int metrics_timer_fd; /* the periodic write on the VM's event loop, or -1 */
 
 	/* The VM: what it was built from (its strings stay here) and itself. */
 	struct vm_config start_cfg;
@@ -125,6 +126,17 @@ int api_write_metrics(struct api *api);
  */
 void api_snapshot_create(struct api *api, struct api_op *op);
 void api_snapshot_load(struct api *api, struct api_op *op);
+
+/* How often the metrics are written while a VM runs (HEARTH_METRICS_PERIOD_MS overrides). */
+#define API_METRICS_PERIOD_MS 60000
+
+/*
+ * api_metrics_timer_start - write the metrics every period (when they are
+ * configured) from a timer on vm's event loop; VMM thread. Returns 0 or
+ * -errno. api_metrics_timer_stop - remove that timer (vm NULL: only close it).
+ */
+int api_metrics_timer_start(struct api *api, struct vm *vm);
+void api_metrics_timer_stop(struct api *api, struct vm *vm);
 
 /*
  * api_fault - set op's answer to status with a printf-style fault_message.

@@ -349,6 +349,7 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 	pthread_mutex_init(&api->lock, NULL);
 	pthread_cond_init(&api->done, NULL);
 	api->log_fd = api->metrics_fd = api->listen_fd = api->quit_fd = -1;
+	api->metrics_timer_fd = -1;
 	api->cfg = *cfg;
 	api->boot_set = cfg->kernel_path != NULL;
 	snprintf(api->log_level, sizeof(api->log_level), "Warning");
@@ -482,6 +483,8 @@ int api_attach(struct api *api, struct vm *vm)
 	r = event_loop_add(&vm->loop, api->efd, EPOLLIN, api_on_event, api);
 	if (r)
 		log_error("api: cannot watch requests on the event loop: %s", strerror(-r));
+	else if ((r = api_metrics_timer_start(api, vm)))
+		log_error("api: cannot start the periodic metrics: %s", strerror(-r));
 	return r;
 }
 
@@ -490,6 +493,10 @@ void api_detach(struct api *api)
 	if (!api)
 		return;
 	pthread_mutex_lock(&api->lock);
+	/* The last line of metrics, with the VM's final counts. */
+	if (api->vm && api->metrics_set && api_write_metrics(api))
+		log_warn("metrics: cannot write them at exit");
+	api_metrics_timer_stop(api, api->vm);
 	api->state = API_STOPPED;
 	api->vm = NULL;
 	if (api->op && !api->op->done) {

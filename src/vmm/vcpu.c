@@ -10,6 +10,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+/* One more in a counter only this vCPU's thread writes (others read it). */
+static void count(uint64_t *c)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 static int handle_io(struct vcpu *vcpu, struct kvm_run *run)
 {
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -20,6 +26,7 @@ static int handle_io(struct vcpu *vcpu, struct kvm_run *run)
 	    (uint64_t)size * run->io.count > vcpu->vm->kvm.run_size - run->io.data_offset) {
 		log_guest_error("malformed port I/O exit (port %#x size %u count %u)", run->io.port,
 				size, run->io.count);
+		count(&vcpu->exit_counts.guest_errors);
 		return 0;
 	}
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
@@ -41,6 +48,7 @@ static int handle_mmio(struct vcpu *vcpu, struct kvm_run *run)
 	if (len == 0 || len > sizeof(run->mmio.data)) {
 		log_guest_error("malformed MMIO exit at %#llx len %u",
 				(unsigned long long)run->mmio.phys_addr, len);
+		count(&vcpu->exit_counts.guest_errors);
 		return 0;
 	}
 	if (run->mmio.is_write) {
@@ -57,18 +65,25 @@ static int handle_mmio(struct vcpu *vcpu, struct kvm_run *run)
 
 int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 {
-	vcpu->exits++;
+	struct vcpu_exit_counts *c = &vcpu->exit_counts;
+
+	count(&vcpu->exits);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		count(run->io.direction == KVM_EXIT_IO_OUT ? &c->io_out : &c->io_in);
 		return handle_io(vcpu, run);
 	case KVM_EXIT_MMIO:
+		count(run->mmio.is_write ? &c->mmio_write : &c->mmio_read);
 		return handle_mmio(vcpu, run);
 	case KVM_EXIT_INTR:
+		count(&c->intr);
 		return 0;
 	case KVM_EXIT_HLT:
 		/* Only without an in-kernel LAPIC; hearth always has one. */
+		count(&c->hlt);
 		return 0;
 	case KVM_EXIT_SHUTDOWN:
+		count(&c->shutdown);
 		log_error("vCPU %u: the guest triple-faulted (KVM_EXIT_SHUTDOWN)", vcpu->index);
 		/* SVM leaves the VMCB undefined on shutdown; KVM INITs the vCPU. */
 		if (vcpu->vm && strcmp(vcpu->vm->cpu.vendor, "AuthenticAMD") == 0)
@@ -77,6 +92,7 @@ int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 				  vcpu->index);
 		return VM_EXIT_TRIPLE_FAULT;
 	case KVM_EXIT_SYSTEM_EVENT:
+		count(&c->system_event);
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
 		case KVM_SYSTEM_EVENT_RESET:
@@ -87,15 +103,18 @@ int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 			return VM_EXIT_UNHANDLED;
 		}
 	case KVM_EXIT_INTERNAL_ERROR:
+		count(&c->internal_error);
 		log_error("vCPU %u: KVM internal error, suberror %u", vcpu->index,
 			  run->internal.suberror);
 		return VM_EXIT_INTERNAL_ERROR;
 	case KVM_EXIT_FAIL_ENTRY:
+		count(&c->fail_entry);
 		log_error("vCPU %u: KVM could not enter the guest (hardware reason %#llx)",
 			  vcpu->index,
 			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return VM_EXIT_INTERNAL_ERROR;
 	default:
+		count(&c->other);
 		log_error("vCPU %u: unhandled exit %u (%s)", vcpu->index, run->exit_reason,
 			  kvm_exit_reason_name(run->exit_reason));
 		return VM_EXIT_UNHANDLED;

@@ -41,6 +41,20 @@ enum vm_exit_status {
 
 struct vm;
 
+/*
+ * Exits a vCPU took, by reason (written by its own thread only, read by
+ * others with relaxed atomic loads: the metrics).
+ */
+struct vcpu_exit_counts {
+	uint64_t io_in, io_out;		 /* KVM_EXIT_IO */
+	uint64_t mmio_read, mmio_write;	 /* KVM_EXIT_MMIO */
+	uint64_t hlt, intr;		 /* KVM_EXIT_HLT, KVM_EXIT_INTR */
+	uint64_t shutdown, system_event; /* KVM_EXIT_SHUTDOWN, KVM_EXIT_SYSTEM_EVENT */
+	uint64_t internal_error, fail_entry;
+	uint64_t other;	       /* any other reason */
+	uint64_t guest_errors; /* malformed I/O or MMIO exits ignored */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned index;
@@ -49,6 +63,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	uint64_t exits; /* exits handled in user space */
+	struct vcpu_exit_counts exit_counts;
 };
 
 struct vm {

@@ -174,7 +174,7 @@ expect 200 GET /
 grep -q '"state":"Running"' <<<"$body" || fail "GET / after resume: not Running"
 expect 204 PUT /actions '{"action_type": "FlushMetrics"}'
 grep -q '"exits_to_vmm"' "$dir/metrics" || fail "no vCPU counters in the metrics: $(cat "$dir/metrics")"
-grep -q '"block":{"scratch":{' "$dir/metrics" || fail "no drive counters in the metrics"
+grep -q '"block_scratch":{' "$dir/metrics" || fail "no drive counters in the metrics"
 printf 'api-xyz q' >&7
 exec 7>&-
 wait_exit

@@ -190,8 +190,9 @@ def main():
             m = json.loads(line)
             if "utc_timestamp_ms" not in m or m.get("id") is None:
                 c.failures.append("metrics line %d: %s" % (i, line))
-        if len(lines) != 2:
-            c.failures.append("%d metrics lines, expected 2" % len(lines))
+        # Two FlushMetrics, then the line written when the VM stops.
+        if len(lines) != 3:
+            c.failures.append("%d metrics lines, expected 3" % len(lines))
         with open(os.path.join(tmp, "log")) as f:
             log_lines = f.read()
         if "stopping: the guest rebooted" not in log_lines:  # an info message

@@ -452,6 +452,7 @@ static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data, uint32
 	if (offset)
 		return;
 	pthread_mutex_lock(&k->lock);
+	k->stats.data_reads++;
 	data[0] = read_data(k);
 	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
@@ -466,6 +467,7 @@ static void i8042_data_write(void *opaque, uint64_t offset, const uint8_t *data,
 	if (!len || offset)
 		return;
 	pthread_mutex_lock(&k->lock);
+	k->stats.data_writes++;
 	k->last_was_cmd = false;
 	cmd = k->pending_cmd;
 	k->pending_cmd = 0;
@@ -478,6 +480,8 @@ static void i8042_data_write(void *opaque, uint64_t offset, const uint8_t *data,
 	}
 	obuf_refill(k);
 	update_irq(k);
+	if (pulse)
+		k->stats.resets++;
 	pthread_mutex_unlock(&k->lock);
 	if (pulse && k->reset)
 		k->reset(k->opaque);
@@ -493,6 +497,7 @@ static void i8042_cmd_read(void *opaque, uint64_t offset, uint8_t *data, uint32_
 	if (offset)
 		return;
 	pthread_mutex_lock(&k->lock);
+	k->stats.cmd_reads++;
 	data[0] = read_status(k);
 	pthread_mutex_unlock(&k->lock);
 }
@@ -505,10 +510,13 @@ static void i8042_cmd_write(void *opaque, uint64_t offset, const uint8_t *data, 
 	if (!len || offset)
 		return;
 	pthread_mutex_lock(&k->lock);
+	k->stats.cmd_writes++;
 	k->last_was_cmd = true;
 	pulse = ctrl_command(k, data[0]);
 	obuf_refill(k);
 	update_irq(k);
+	if (pulse)
+		k->stats.resets++;
 	pthread_mutex_unlock(&k->lock);
 	if (pulse && k->reset)
 		k->reset(k->opaque);
@@ -598,6 +606,7 @@ static size_t inject_locked(struct i8042 *k, const uint8_t *codes, size_t n)
 			break;
 		k->kbd_break = brk;
 	}
+	k->stats.keys_injected += i;
 	obuf_refill(k);
 	update_irq(k);
 	return i;
@@ -627,6 +636,13 @@ bool i8042_send_ctrl_alt_del(struct i8042 *k)
 		ok = inject_locked(k, seq, sizeof(seq)) == sizeof(seq);
 	pthread_mutex_unlock(&k->lock);
 	return ok;
+}
+
+void i8042_get_stats(struct i8042 *k, struct i8042_stats *out)
+{
+	pthread_mutex_lock(&k->lock);
+	*out = k->stats;
+	pthread_mutex_unlock(&k->lock);
 }
 
 void i8042_save(struct i8042 *k, struct i8042_state *st)

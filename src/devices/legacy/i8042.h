@@ -60,8 +60,17 @@ struct i8042_queue {
 	unsigned head, count;
 };
 
+/* What a controller counted since it was created (i8042_get_stats). */
+struct i8042_stats {
+	uint64_t data_reads, data_writes; /* port 0x60 */
+	uint64_t cmd_reads, cmd_writes;	  /* port 0x64 (status reads, commands) */
+	uint64_t resets;		  /* CPU reset pulses */
+	uint64_t keys_injected;		  /* scan-code bytes put in by the host */
+};
+
 struct i8042 {
 	pthread_mutex_t lock;
+	struct i8042_stats stats;
 	struct irq_line kbd_irq;
 	struct irq_line aux_irq;
 	i8042_reset_fn reset;
@@ -126,6 +135,9 @@ void i8042_destroy(struct i8042 *k);
 
 /* i8042_reset - return controller and keyboard to the power-on state. */
 void i8042_reset(struct i8042 *k);
+
+/* i8042_get_stats - copy k's counters (takes its lock). */
+void i8042_get_stats(struct i8042 *k, struct i8042_stats *out);
 
 /* i8042_save - copy the controller's and keyboard's state into *st. */
 void i8042_save(struct i8042 *k, struct i8042_state *st);

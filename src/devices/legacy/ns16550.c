@@ -218,10 +218,12 @@ static void write_thr(struct ns16550 *u, uint8_t val, struct ns16550_deferred *d
 				/* 16450 mode: the new byte overwrites RBR. */
 				u->rx_fifo[u->rx_head] = val;
 			u->lsr_err |= LSR_OE;
+			u->stats.overruns++;
 		}
 	} else {
 		d->tx = true;
 		d->tx_byte = val;
+		u->stats.tx_bytes++;
 	}
 	/* The byte left THR at once: THR is empty again. */
 	u->thr_ipending = true;
@@ -242,6 +244,8 @@ static uint8_t reg_read(struct ns16550 *u, unsigned reg, struct ns16550_deferred
 	case REG_RBR_THR:
 		if (u->lcr & LCR_DLAB)
 			return u->dll;
+		if (u->rx_count)
+			u->stats.rx_bytes++;
 		return rx_pop(u, d);
 	case REG_IER:
 		if (u->lcr & LCR_DLAB)
@@ -417,9 +421,18 @@ size_t ns16550_receive(struct ns16550 *u, const uint8_t *buf, size_t len)
 	}
 	if (n < len)
 		u->rx_blocked = true;
+	u->stats.in_bytes += n;
+	u->stats.refused += len - n;
 	update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return n;
+}
+
+void ns16550_get_stats(struct ns16550 *u, struct ns16550_stats *out)
+{
+	pthread_mutex_lock(&u->lock);
+	*out = u->stats;
+	pthread_mutex_unlock(&u->lock);
 }
 
 size_t ns16550_rx_space(struct ns16550 *u)

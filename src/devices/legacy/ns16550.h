@@ -61,8 +61,18 @@ typedef void (*ns16550_tx_fn)(void *opaque, const uint8_t *buf, size_t len);
  */
 typedef void (*ns16550_rx_ready_fn)(void *opaque);
 
+/* What a UART counted since it was created (ns16550_get_stats). */
+struct ns16550_stats {
+	uint64_t tx_bytes; /* written by the guest to THR and sent out */
+	uint64_t rx_bytes; /* read by the guest from RBR */
+	uint64_t in_bytes; /* taken from the host side (ns16550_receive) */
+	uint64_t overruns; /* bytes lost to a full receiver (loopback) */
+	uint64_t refused;  /* host bytes refused for lack of room (offered again later) */
+};
+
 struct ns16550 {
 	pthread_mutex_t lock;
+	struct ns16550_stats stats;
 	struct irq_line irq;
 	ns16550_tx_fn tx;
 	ns16550_rx_ready_fn rx_ready;
@@ -127,6 +137,9 @@ void ns16550_reset(struct ns16550 *u);
  * configured it.
  */
 size_t ns16550_receive(struct ns16550 *u, const uint8_t *buf, size_t len);
+
+/* ns16550_get_stats - copy u's counters (takes its lock). */
+void ns16550_get_stats(struct ns16550 *u, struct ns16550_stats *out);
 
 /* ns16550_rx_space - how many bytes ns16550_receive() would accept now. */
 size_t ns16550_rx_space(struct ns16550 *u);

@@ -530,8 +530,17 @@ static void blk_throttle(struct virtio_blk *b, struct virtio_blk_queue *q,
 {
 	q->held = req;
 	b->throttled = true;
+	b->throttled_since = now_ns();
 	b->stats.throttled++;
 	blk_arm_timer(b, rate_limiter_wait_ns(&b->rl, 1, req->bytes));
+}
+
+/* The rate limiter lets requests pass again: count the time they were held. */
+static void blk_unthrottle(struct virtio_blk *b)
+{
+	if (b->throttled)
+		b->stats.throttled_ns += now_ns() - b->throttled_since;
+	b->throttled = false;
 }
 
 static void blk_kick_later(struct virtio_blk *b)
@@ -682,7 +691,7 @@ static void blk_forget_queues(struct virtio_blk *b)
 		q->pending = false;
 		q->pushed = false;
 	}
-	b->throttled = false;
+	blk_unthrottle(b);
 	blk_disarm_timer(b);
 }
 
@@ -745,7 +754,7 @@ static void blk_on_timer(void *opaque, uint32_t events)
 	(void)events;
 	virtio_device_lock(&b->vdev);
 	if (blk_read_counter(b->timer_fd) && b->throttled) {
-		b->throttled = false;
+		blk_unthrottle(b);
 		blk_serve_pending(b);
 	}
 	virtio_device_unlock(&b->vdev);

@@ -124,6 +124,7 @@ struct virtio_blk_stats {
 	uint64_t bad_requests; /* answered IOERR for a malformed or refused request */
 	uint64_t unsupported;  /* answered UNSUPP */
 	uint64_t throttled;    /* times the rate limiter held a request */
+	uint64_t throttled_ns; /* time requests spent held by the rate limiter */
 	uint64_t dropped;      /* completions discarded because the device was reset */
 };
 
@@ -178,9 +179,10 @@ struct virtio_blk {
 	bool rate_limited; /* not unlimited: consult rl */
 	int timer_fd;	   /* armed while throttled */
 	bool throttled;
-	int kick_fd;	     /* eventfd: continue a queue after a full batch */
-	bool resetting;	     /* draining in-flight requests for a reset */
-	unsigned next_queue; /* where the next round of serving starts (fairness) */
+	uint64_t throttled_since; /* now_ns() when throttled was set */
+	int kick_fd;		  /* eventfd: continue a queue after a full batch */
+	bool resetting;		  /* draining in-flight requests for a reset */
+	unsigned next_queue;	  /* where the next round of serving starts (fairness) */
 
 	struct virtio_blk_stats stats;
 };

@@ -33,7 +33,7 @@ static void con_process_tx(struct virtio_console *con)
 			if (con->tx)
 				con->tx(con->opaque, c->iov[i].iov_base, c->iov[i].iov_len);
 		}
-		con->tx_bytes += c->out_bytes;
+		__atomic_fetch_add(&con->tx_bytes, c->out_bytes, __ATOMIC_RELAXED);
 		virtio_push(dev, VIRTIO_CONSOLE_TXQ, c, 0);
 		pushed = true;
 	}
@@ -80,7 +80,7 @@ static void con_config_write(struct virtio_device *dev, uint32_t off, const uint
 	if (off == VIRTIO_CONSOLE_CONFIG_EMERG_WR && len >= 1 &&
 	    virtio_has_feature(dev, VIRTIO_CONSOLE_F_EMERG_WRITE) && con->tx) {
 		con->tx(con->opaque, data, 1);
-		con->tx_bytes++;
+		__atomic_fetch_add(&con->tx_bytes, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -153,7 +153,7 @@ size_t virtio_console_receive(struct virtio_console *con, const uint8_t *buf, si
 	}
 	if (done < len)
 		con->rx_blocked = true;
-	con->rx_bytes += done;
+	__atomic_fetch_add(&con->rx_bytes, done, __ATOMIC_RELAXED);
 	if (pushed)
 		virtio_notify(dev, VIRTIO_CONSOLE_RXQ);
 	virtio_device_unlock(dev);

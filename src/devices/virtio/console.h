@@ -52,7 +52,7 @@ struct virtio_console {
 	bool rx_blocked; /* receive() refused bytes: rx_ready owed */
 	struct vq_chain rx_chain;
 	struct vq_chain tx_chain;
-	uint64_t rx_bytes, tx_bytes;
+	uint64_t rx_bytes, tx_bytes; /* atomic adds; metrics read them with atomic loads */
 };
 
 /*

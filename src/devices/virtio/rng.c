@@ -82,11 +82,15 @@ static void rng_process(struct virtio_rng *rng)
 		if (rng->bps)
 			want = MIN(want, rng->bps);
 		if (want && !rate_limiter_consume(&rng->rl, 0, want)) {
+			__atomic_fetch_add(&rng->throttled, 1, __ATOMIC_RELAXED);
 			rng_arm_timer(rng, rate_limiter_wait_ns(&rng->rl, 0, want));
 			break;
 		}
 		got = rng_fill(&rng->chain, want);
-		rng->bytes_served += got;
+		if (got < want)
+			__atomic_fetch_add(&rng->short_fills, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&rng->bytes_served, got, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&rng->requests, 1, __ATOMIC_RELAXED);
 		virtio_push(dev, 0, &rng->chain, (uint32_t)got);
 		rng->have_chain = false;
 		pushed = true;

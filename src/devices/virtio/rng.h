@@ -39,7 +39,11 @@ struct virtio_rng {
 	bool timer_armed; /* a chain waits for the rate limiter */
 	bool have_chain;  /* `chain` was popped and waits to be filled */
 	struct vq_chain chain;
+	/* Counters, updated under the device lock with atomic adds (metrics read them). */
 	uint64_t bytes_served;
+	uint64_t requests;    /* chains answered */
+	uint64_t throttled;   /* times the rate limiter held a chain */
+	uint64_t short_fills; /* the host's generator gave less than asked */
 };
 
 /*

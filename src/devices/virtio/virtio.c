@@ -70,7 +70,7 @@ static void virtio_vguest_error(struct virtio_device *dev, const char *fmt, va_l
 	char msg[256];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	dev->errors++;
+	__atomic_fetch_add(&dev->errors, 1, __ATOMIC_RELAXED);
 	log_guest_error("%s: %s", dev->ops->name, msg);
 }
 
