@@ -10,8 +10,11 @@
 #   - for REJECT, hearth logged the guest's mistake (unless QUIET is
 #     "quiet": a refusal the device answers without logging, such as
 #     virtio-net's VIRTIO_NET_ERR).
-# Usage: run_attack.sh HEARTH GUEST PASS|REJECT MACHINE [QUIET]
+# Usage: run_attack.sh HEARTH GUEST PASS|REJECT MACHINE [quiet|feed]
+# feed (net only): while hearth runs, frames are sent into its tap from the
+# host (feed_tap.py), for the guest's receive queue.
 # MACHINE: mmio     virtio-blk and virtio-rng over virtio-mmio
+#          mmio-smp the same with 2 vCPUs
 #          pci      the same over virtio-pci
 #          console  virtio-blk and a virtio console over virtio-mmio
 #          net      virtio-blk and virtio-net (a tap) over virtio-mmio
@@ -38,6 +41,7 @@ cp "$img" "$dir/orig.img"
 args=(--kernel "$guest" --memory 64 --serial stdio --disk "path=$img,serial=attack")
 case $machine in
 mmio) args+=(--transport mmio --rng on) ;;
+mmio-smp) args+=(--transport mmio --rng on --cpus 2) ;;
 pci) args+=(--transport pci --rng on) ;;
 console) args+=(--transport mmio --rng off --console virtio) ;;
 net)
@@ -51,10 +55,19 @@ legacy) args=(--kernel "$guest" --memory 64 --serial stdio --rng off) ;;
 	echo "unknown machine $machine"
 	exit 1 ;;
 esac
+feeder=
+if [ "$machine" = net ] && [ "$quiet" = feed ]; then
+	python3 "$(dirname "$0")/feed_tap.py" "hatk$$" &
+	feeder=$!
+fi
 
 # The timeout only guards against a hang; the guest ends the run itself.
 timeout -k 5 60 "$hearth" run "${args[@]}" </dev/null >"$dir/out" 2>"$dir/err"
 status=$?
+if [ -n "$feeder" ]; then
+	kill "$feeder" 2>/dev/null
+	wait "$feeder" 2>/dev/null
+fi
 echo "--- hearth exit status: $status (expected 0)"
 echo "--- guest output (last 40 lines):"; tail -n 40 "$dir/out" | cat -v
 echo "--- hearth stderr (last 40 lines):"; tail -n 40 "$dir/err"

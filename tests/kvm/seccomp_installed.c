@@ -19,6 +19,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <poll.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -439,29 +440,109 @@ static bool kernel_worker(pid_t tid)
 	return flags & (0x00200000 | 0x00004000);
 }
 
-/* The kind of thread tid (named comm) of hearth, or NULL. */
-static const char *kind_of(pid_t tid, const char *comm, int counts[4])
+#define MAX_KINDS 16
+
+/* A kind of thread: a section of the allow-list file. */
+struct kind {
+	char name[32];
+	struct sock_filter *prog; /* built from the file on first use */
+	size_t len;
+	int threads;
+};
+static struct kind kinds[MAX_KINDS];
+static int nkinds;
+
+/* The kinds: the file's section names (not the sanitizer additions). */
+static void read_kinds(const char *path)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f) && nkinds < MAX_KINDS) {
+		size_t n = strcspn(line, "]");
+
+		if (line[0] != '[' || strstr(line, "(sanitizer builds)") || n < 2 ||
+		    n - 1 >= sizeof(kinds[0].name))
+			continue;
+		memcpy(kinds[nkinds].name, line + 1, n - 1);
+		kinds[nkinds++].name[n - 1] = '\0';
+	}
+	if (f)
+		fclose(f);
+}
+
+static struct kind *kind_named(const char *name)
+{
+	for (int k = 0; k < nkinds; k++)
+		if (!strcmp(kinds[k].name, name))
+			return &kinds[k];
+	return NULL;
+}
+
+/*
+ * The kind of thread tid (named comm) of hearth: the main thread runs the
+ * event loop (vmm), vcpuN a vCPU, any other thread the kind it is named
+ * after; NULL when the file has no such section.
+ */
+static struct kind *kind_of(pid_t tid, const char *comm)
 {
 	unsigned int n;
 	char rest;
 
-	if (tid == hearth) {
-		counts[0]++;
-		return "vmm";
+	if (tid == hearth)
+		return kind_named("vmm");
+	if (sscanf(comm, "vcpu%u%c", &n, &rest) == 1)
+		return kind_named("vcpu");
+	return kind_named(comm);
+}
+
+/* The Seccomp field of thread tid's status (2: filtered), or -1. */
+static int seccomp_mode(pid_t tid)
+{
+	char path[64], line[256];
+	int mode = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", hearth, tid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return mode;
+}
+
+/*
+ * Until every thread of hearth but kernel workers shows Seccomp: 2 (10 s at
+ * most): a disk's I/O worker installs its filter first thing, but on a busy
+ * machine it may not have run yet when the guest is ready.
+ */
+static void wait_all_filtered(void)
+{
+	struct timespec start, now;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", hearth);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		pid_t late = 0;
+
+		while (d && (e = readdir(d)) && !late) {
+			pid_t tid = (pid_t)atoi(e->d_name);
+
+			if (tid > 0 && !kernel_worker(tid) && seccomp_mode(tid) != 2)
+				late = tid;
+		}
+		if (d)
+			closedir(d);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!late || now.tv_sec - start.tv_sec > 10)
+			return;
+		sched_yield();
 	}
-	if (sscanf(comm, "vcpu%u%c", &n, &rest) == 1) {
-		counts[1]++;
-		return "vcpu";
-	}
-	if (!strcmp(comm, "api")) {
-		counts[2]++;
-		return "api";
-	}
-	if (!strcmp(comm, "block-io")) {
-		counts[3]++;
-		return "block-io";
-	}
-	return NULL;
 }
 
 /*
@@ -490,7 +571,11 @@ static void check_thread(pid_t tid, const char *comm, const char *kind,
 	n = get_filter(tid, 0, &got);
 	m = get_filter(tid, 1, &older);
 	ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
-	if (n == -EINVAL || n == -EACCES || n == -EPERM || n == -EIO) {
+	if (n == -EINVAL && seccomp_mode(tid) != 2) {
+		fail("%s (%d): no filter (Seccomp: %d)", comm, tid, seccomp_mode(tid));
+	} else if (n == -EINVAL || n == -EACCES || n == -EPERM || n == -EIO) {
+		printf("    %s (%d): PTRACE_SECCOMP_GET_FILTER: %s\n", comm, tid,
+		       strerror((int)-n));
 		*refused = (int)-n;
 	} else if (n < 0) {
 		fail("%s (%d): no filter: %s", comm, tid, strerror((int)-n));
@@ -515,11 +600,9 @@ static void check_thread(pid_t tid, const char *comm, const char *kind,
 
 int main(int argc, char **argv)
 {
-	const char *kinds[] = {"vmm", "vcpu", "api", "block-io"};
-	struct sock_filter *progs[4] = {NULL};
-	size_t lens[4] = {0};
 	char path[PATH_MAX + 32], sock[PATH_MAX + 32];
-	int counts[4] = {0}, refused = 0, status;
+	int refused = 0, status;
+	struct kind *vmm, *vcpu, *api, *blk;
 	struct facts facts;
 	struct dirent *e;
 	DIR *d;
@@ -545,20 +628,24 @@ int main(int argc, char **argv)
 		return 1;
 	facts.pid = hearth;
 	facts.listen_fd = find_listen_fd(hearth, sock);
-	for (int k = 0; k < 4; k++) {
-		progs[k] = program_from_file(argv[3], kinds[k], &facts, &lens[k]);
-		if (!progs[k])
-			return 1;
+	read_kinds(argv[3]);
+	vmm = kind_named("vmm");
+	vcpu = kind_named("vcpu");
+	api = kind_named("api");
+	blk = kind_named("block-io");
+	if (!vmm || !vcpu || !api || !blk) {
+		fail("%s lacks a section for vmm, vcpu, api or block-io", argv[3]);
+		return 1;
 	}
 
+	wait_all_filtered();
 	snprintf(path, sizeof(path), "/proc/%d/task", hearth);
 	d = opendir(path);
 	while (d && (e = readdir(d)) && !refused) {
 		char comm_path[PATH_MAX + 64], comm[32] = "";
 		pid_t tid = (pid_t)atoi(e->d_name);
-		const char *kind;
+		struct kind *kind;
 		FILE *f;
-		int k;
 
 		if (tid <= 0)
 			continue;
@@ -574,15 +661,18 @@ int main(int argc, char **argv)
 			       tid);
 			continue;
 		}
-		kind = kind_of(tid, comm, counts);
+		kind = kind_of(tid, comm);
 		if (!kind) {
 			fail("thread %d (%s): not a kind of thread the allow-list knows", tid,
 			     comm);
 			continue;
 		}
-		for (k = 0; strcmp(kinds[k], kind); k++)
-			;
-		check_thread(tid, comm, kind, progs[k], lens[k], &refused);
+		if (!kind->prog)
+			kind->prog = program_from_file(argv[3], kind->name, &facts, &kind->len);
+		if (!kind->prog)
+			continue;
+		kind->threads++;
+		check_thread(tid, comm, kind->name, kind->prog, kind->len, &refused);
 	}
 	if (d)
 		closedir(d);
@@ -591,10 +681,10 @@ int main(int argc, char **argv)
 		       strerror(refused));
 		return SKIP;
 	}
-	if (counts[0] != 1 || counts[1] != 2 || counts[2] != 1 || counts[3] < 1)
+	if (vmm->threads != 1 || vcpu->threads != 2 || api->threads != 1 || blk->threads < 1)
 		fail("threads: %d event loop, %d vCPU, %d API, %d block-io; expected 1, 2, 1, "
 		     "at least 1",
-		     counts[0], counts[1], counts[2], counts[3]);
+		     vmm->threads, vcpu->threads, api->threads, blk->threads);
 
 	/* The guest and hearth still work after the stops: echo, then quit. */
 	if (write(to_guest, "q", 1) != 1 || waitpid(hearth, &status, 0) != hearth)
@@ -602,8 +692,8 @@ int main(int argc, char **argv)
 	else if (!WIFEXITED(status) || WEXITSTATUS(status))
 		fail("hearth ended with status 0x%x after the read-back, expected exit 0", status);
 	hearth = -1;
-	for (int k = 0; k < 4; k++)
-		free(progs[k]);
+	for (int k = 0; k < nkinds; k++)
+		free(kinds[k].prog);
 	if (failures) {
 		printf("%d failure(s)\n", failures);
 		return 1;
