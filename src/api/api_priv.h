@@ -37,6 +37,7 @@ struct api_op {
 	const char *state_path, *mem_path; /* API_OP_SNAPSHOT_*: the two files */
 	bool resume;			   /* API_OP_SNAPSHOT_LOAD: resume_vm */
 	bool diff;			   /* API_OP_SNAPSHOT_CREATE: snapshot_type Diff */
+	bool track_dirty; /* API_OP_SNAPSHOT_LOAD: enable_diff_snapshots or track_dirty_pages */
 	bool done;
 	int status;    /* HTTP status of the answer */
 	char msg[512]; /* fault_message when status >= 400 */

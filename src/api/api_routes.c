@@ -1212,8 +1212,8 @@ static int put_snapshot_load(struct api *api, const char *id, json_object *body,
 		return fail(a, "Field 'network_overrides' is not supported");
 	if (jcheck(a, body, "", snap_load_fields, ARRAY_SIZE(snap_load_fields)))
 		return -1;
-	if (jtrue(body, "enable_diff_snapshots") || jtrue(body, "track_dirty_pages"))
-		return fail(a, "Dirty page tracking is not supported");
+	/* Either name asks for dirty page tracking in the loaded VM (Diff snapshots of it). */
+	op.track_dirty = jtrue(body, "enable_diff_snapshots") || jtrue(body, "track_dirty_pages");
 	if (jtrue(body, "clock_realtime"))
 		return fail(a, "Field 'clock_realtime': only false is supported");
 	mb = jget(body, "mem_backend");

@@ -22,7 +22,7 @@ void api_snapshot_create(struct api *api, struct api_op *op)
 
 void api_snapshot_load(struct api *api, struct api_op *op)
 {
-	struct vm_config cfg;
+	struct vm_config cfg, local;
 	char err[512] = "";
 	struct vm *vm;
 
@@ -30,7 +30,9 @@ void api_snapshot_load(struct api *api, struct api_op *op)
 		api_fault(op, 400, "Loading a snapshot is only allowed before the microVM starts");
 		return;
 	}
-	vm = snapshot_restore(op->state_path, op->mem_path, &api->cfg, &cfg, err, sizeof(err));
+	local = api->cfg;
+	local.track_dirty_pages = op->track_dirty;
+	vm = snapshot_restore(op->state_path, op->mem_path, &local, &cfg, err, sizeof(err));
 	if (!vm) {
 		config_free(&cfg);
 		api_fault(op, 400, "Cannot load the snapshot: %s", err);
@@ -48,6 +50,7 @@ void api_snapshot_load(struct api *api, struct api_op *op)
 	api->cfg.rng = cfg.rng;
 	api->cfg.virtio_console = cfg.virtio_console;
 	api->cfg.transport = cfg.transport;
+	api->cfg.track_dirty_pages = api->track_dirty_pages = cfg.track_dirty_pages;
 	snprintf(api->cfg.id, sizeof(api->cfg.id), "%s", cfg.id);
 	for (unsigned i = 0; i < cfg.ndisks; i++) {
 		api->cfg.disks[i] = cfg.disks[i];

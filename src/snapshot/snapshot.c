@@ -649,7 +649,8 @@ static int snap_build_config(const struct snapshot *s, const struct vm_config *l
 		*c = *local;
 	else
 		config_init_defaults(c);
-	c->track_dirty_pages = false;
+	/* Dirty page tracking is asked for at load (PUT /snapshot/load), not saved. */
+	c->track_dirty_pages = local ? local->track_dirty_pages : false;
 	c->ndisks = c->nnics = 0;
 	snprintf(c->id, sizeof(c->id), "%.*s", CONFIG_ID_MAX, m->id);
 	c->kernel_path = c->initrd_path = c->cmdline = NULL;

@@ -33,6 +33,12 @@ rebased; `hearth snapshot rebase` merges it onto a copy of the first
 Full's, which then equals the second Full's memory (SHA-256), verifies
 with the Diff's state file, and restores a guest that counts on.
 
+A VM loaded from the second Full with enable_diff_snapshots keeps
+tracking dirty pages: its Diff, rebased onto a copy of the memory file it
+was loaded from, equals a Full taken at the same point; one loaded without
+it refuses a Diff; a VM booted with --config-file whose machine-config has
+track_dirty_pages takes a Diff.
+
 Usage: snapshot.py HEARTH PATTERN_BZIMAGE BLK_POLL_BZIMAGE. Exit 77 (skip)
 without /dev/kvm.
 """
@@ -347,6 +353,79 @@ def diff_scenario(hearth, guest, work):
         kill_all(a, b)
 
 
+def restored_diff_scenario(hearth, guest, work):
+    """A VM loaded with track_dirty_pages takes Diffs: rebased onto the loaded base they
+    equal a Full at the same point. A VM booted from a configuration file with
+    machine-config track_dirty_pages takes one too; one loaded without it is refused."""
+    base, base_mem = os.path.join(work, "d-full2.state"), os.path.join(work, "d-full2.mem")
+    diff, diff_mem = os.path.join(work, "r-diff.state"), os.path.join(work, "r-diff.mem")
+    full, full_mem = os.path.join(work, "r-full.state"), os.path.join(work, "r-full.mem")
+    merged = os.path.join(work, "r-merged.mem")
+    a = b = c = None
+    try:
+        a = Hearth(hearth, work, "rdiff-a")
+        st, body = a.api("PUT", "/snapshot/load", {"snapshot_path": base,
+                                                   "mem_file_path": base_mem,
+                                                   "enable_diff_snapshots": True,
+                                                   "resume_vm": True})
+        check(st == 204, "restored diff: load with enable_diff_snapshots %d %s" % (st, body))
+        st, body = a.api("GET", "/machine-config")
+        check(b'"track_dirty_pages":true' in body, "restored diff: machine-config says so")
+        m = a.wait_for(rb"pass ([0-9a-f]{16})\n")
+        first = int(m.group(1), 16) if m else 0
+        check(a.wait_for(rb"pass %016x" % (first + 2)) is not None,
+              "restored diff: the guest runs on")
+        check(a.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "restored diff: pause")
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": diff,
+                                                     "mem_file_path": diff_mem,
+                                                     "snapshot_type": "Diff"})
+        check(st == 204, "restored diff: a Diff of the restored VM %d %s" % (st, body))
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": full,
+                                                     "mem_file_path": full_mem})
+        check(st == 204, "restored diff: a Full at the same point %d %s" % (st, body))
+        a.kill()
+        a = None
+        blocks = os.stat(diff_mem).st_blocks * 512
+        check(0 < blocks < os.stat(full_mem).st_blocks * 512 // 8,
+              "restored diff: the Diff holds few pages (%d bytes)" % blocks)
+        shutil.copyfile(base_mem, merged)
+        p = subprocess.run([hearth, "snapshot", "rebase", diff_mem, merged], capture_output=True)
+        check(p.returncode == 0, "restored diff: rebase %d %s" % (p.returncode, p.stderr))
+        check(ram_sha256(merged) == ram_sha256(full_mem),
+              "restored diff: rebased onto the loaded base it equals the Full")
+        check(ram_sha256(merged) != ram_sha256(base_mem), "restored diff: and differs from it")
+        rc, msg = verify(hearth, diff, merged)
+        check(rc == 0, "restored diff: its state file verifies with it (%d %s)" % (rc, msg))
+
+        b = Hearth(hearth, work, "rdiff-b")
+        st, body = b.api("PUT", "/snapshot/load", {"snapshot_path": base,
+                                                   "mem_file_path": base_mem})
+        check(st == 204, "restored diff: load without tracking %d %s" % (st, body))
+        st, body = b.api("PUT", "/snapshot/create", {"snapshot_path": diff + "2",
+                                                     "mem_file_path": diff_mem + "2",
+                                                     "snapshot_type": "Diff"})
+        check(st == 400 and b"track_dirty_pages" in body,
+              "restored diff: a Diff without tracking is refused: %s" % body)
+        b.kill()
+        b = None
+
+        doc = os.path.join(work, "r-config.json")
+        with open(doc, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": guest},
+                       "machine-config": {"vcpu_count": 1, "mem_size_mib": 64,
+                                          "track_dirty_pages": True}}, f)
+        c = Hearth(hearth, work, "rdiff-c", ["--config-file", doc])
+        check(c.wait_for(rb"pass 0000000000000001") is not None,
+              "config file: the guest runs")
+        check(c.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "config file: pause")
+        st, body = c.api("PUT", "/snapshot/create", {"snapshot_path": diff + "3",
+                                                     "mem_file_path": diff_mem + "3",
+                                                     "snapshot_type": "Diff"})
+        check(st == 204, "config file: track_dirty_pages gives a Diff %d %s" % (st, body))
+    finally:
+        kill_all(a, b, c)
+
+
 def main():
     hearth, guest, blk_guest = sys.argv[1], sys.argv[2], sys.argv[3]
     if not (os.access("/dev/kvm", os.R_OK | os.W_OK)):
@@ -535,6 +614,7 @@ def main():
         disk_scenario(hearth, blk_guest, work)
         pci_scenario(hearth, guest, work)
         diff_scenario(hearth, guest, work)
+        restored_diff_scenario(hearth, guest, work)
     finally:
         for h in (a, b):
             if h:
