@@ -30,6 +30,7 @@
  * VMMs that start kernels that way (QEMU's microvm).
  */
 #include "guest.inc"
+#include "pvh.inc"
 
 #define PT_BASE	 0x200000 /* PML4, PDPT, 4 PDs (2 MiB pages) */
 #define TSS_BASE 0x206000
@@ -121,37 +122,7 @@ _start:
 /* PVH entry: 32-bit protected mode, paging off. Map the first 1 GiB, enter long mode. */
 	.code32
 pvh_entry:
-	cli
-	mov $PVH_PT, %edi
-	xor %eax, %eax
-	mov $(3 * 4096 / 4), %ecx
-	rep stosl
-	mov $PVH_PT, %edi
-	lea 0x1003(%edi), %eax
-	mov %eax, (%edi)
-	lea 0x2003(%edi), %eax
-	mov %eax, 0x1000(%edi)
-	lea 0x2000(%edi), %ebx
-	mov $0x83, %eax
-	mov $512, %ecx
-11:	mov %eax, (%ebx)
-	add $0x200000, %eax
-	add $8, %ebx
-	dec %ecx
-	jnz 11b
-	mov %edi, %cr3
-	mov %cr4, %eax
-	or $0x20, %eax /* PAE */
-	mov %eax, %cr4
-	mov $0xc0000080, %ecx
-	rdmsr
-	or $0x100, %eax /* EFER.LME */
-	wrmsr
-	mov %cr0, %eax
-	or $0x80000001, %eax /* PG, PE */
-	mov %eax, %cr0
-	lgdt pvh_gdtr
-	ljmp $0x08, $start64
+	pvh_long_mode PVH_PT, pvh_gdtr, start64
 	.balign 8
 pvh_gdtr:
 	.word gdt_end - gdt - 1
@@ -638,11 +609,5 @@ gdtr:	.word gdt_end - gdt - 1
 	.quad 0
 
 #ifdef PVH
-	.section .note.pvh, "a", @note
-	.balign 4
-	.long 4 /* name size */
-	.long 4 /* descriptor size */
-	.long 18 /* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.long pvh_entry
+	pvh_note pvh_entry
 #endif
