@@ -39,6 +39,14 @@ was loaded from, equals a Full taken at the same point; one loaded without
 it refuses a Diff; a VM booted with --config-file whose machine-config has
 track_dirty_pages takes a Diff.
 
+blk_poll in its bench mode, with track_dirty_pages, shows hearth's own
+dirty bitmap at work: its bench buffer is written only by the disk (the
+vCPU never stores there, so KVM's dirty log cannot see it). Between a
+Full and a Diff the disk reads other sectors into it: the Diff's memory
+file holds that page with the sector last read (the read count from
+FlushMetrics says which), and rebased onto the Full it equals a second
+Full at the same point; without that page it would not.
+
 Usage: snapshot.py HEARTH PATTERN_BZIMAGE BLK_POLL_BZIMAGE. Exit 77 (skip)
 without /dev/kvm.
 """
@@ -353,6 +361,89 @@ def diff_scenario(hearth, guest, work):
         kill_all(a, b)
 
 
+BBUF = 0x420000  # blk_poll's bench buffer: only the disk writes it (tests/guests/blk_poll.S)
+
+
+def device_dirty_scenario(hearth, guest, work):
+    """A Diff holds the pages hearth's disk wrote into guest memory (the vCPU never writes
+    them, so KVM's dirty log does not see them): hearth's own dirty bitmap at work."""
+    img = os.path.join(work, "dd.img")
+    metrics = os.path.join(work, "dd.metrics")
+    f1, f1_mem = os.path.join(work, "dd-f1.state"), os.path.join(work, "dd-f1.mem")
+    d, d_mem = os.path.join(work, "dd-d.state"), os.path.join(work, "dd-d.mem")
+    f2, f2_mem = os.path.join(work, "dd-f2.state"), os.path.join(work, "dd-f2.mem")
+    merged = os.path.join(work, "dd-merged.mem")
+    disk = b"BLKBENCH" + struct.pack("<Q", 1 << 40) + os.urandom((1 << 20) + 4096 - 16)
+    write(img, disk)
+    a = Hearth(hearth, work, "dd-a")
+
+    def reads():
+        """Pauses the VM and returns the disk's completed reads (FlushMetrics)."""
+        check(a.api("PATCH", "/vm", {"state": "Paused"})[0] == 204, "device dirty: pause")
+        check(a.api("PUT", "/actions", {"action_type": "FlushMetrics"})[0] == 204,
+              "device dirty: FlushMetrics")
+        with open(metrics) as m:
+            return json.loads(m.read().splitlines()[-1])["block_disk0"]["read_count"]
+
+    def bbuf_now(read_count):
+        """The bench buffer after read_count reads: sector 0, then 4 KiB reads of sectors
+        8 + 8 * (i % 256)."""
+        if read_count < 2:
+            return bytes(4096)  # not read into yet
+        off = (8 + 8 * ((read_count - 2) % 256)) * 512
+        return disk[off:off + 4096]
+
+    def page(path, gpa):
+        with open(path, "rb") as m:
+            m.seek(gpa)
+            return m.read(4096)
+
+    try:
+        check(a.api("PUT", "/boot-source", {"kernel_image_path": guest})[0] == 204,
+              "device dirty: boot")
+        check(a.api("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64,
+                                               "track_dirty_pages": True})[0] == 204,
+              "device dirty: machine config with track_dirty_pages")
+        check(a.api("PUT", "/drives/disk0", {"drive_id": "disk0", "path_on_host": img,
+                                             "is_root_device": False})[0] == 204,
+              "device dirty: drive")
+        check(a.api("PUT", "/metrics", {"metrics_path": metrics})[0] == 204,
+              "device dirty: metrics")
+        check(a.api("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204,
+              "device dirty: start")
+        check(a.wait_for(rb"BENCH-START") is not None, "device dirty: the guest reads")
+        r1 = reads()
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": f1, "mem_file_path": f1_mem})
+        check(st == 204, "device dirty: Full %d %s" % (st, body))
+        r2 = r1
+        deadline = time.monotonic() + DEADLINE
+        while (r2 < r1 + 300 or (r2 - r1) % 256 == 0) and time.monotonic() < deadline:
+            check(a.api("PATCH", "/vm", {"state": "Resumed"})[0] == 204, "device dirty: resume")
+            time.sleep(0.05)  # not synchronization: the loop waits for the read count
+            r2 = reads()
+        check(r2 >= r1 + 300, "device dirty: reads went on (%d then %d)" % (r1, r2))
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": d, "mem_file_path": d_mem,
+                                                     "snapshot_type": "Diff"})
+        check(st == 204, "device dirty: Diff %d %s" % (st, body))
+        st, body = a.api("PUT", "/snapshot/create", {"snapshot_path": f2, "mem_file_path": f2_mem})
+        check(st == 204, "device dirty: Full at the same point %d %s" % (st, body))
+        a.kill()
+        a = None
+        check(page(f1_mem, BBUF) == bbuf_now(r1),
+              "device dirty: the first Full's buffer as %d reads left it" % r1)
+        check(page(f2_mem, BBUF) == bbuf_now(r2) != bbuf_now(r1),
+              "device dirty: the second Full's buffer holds read %d's, another sector" % (r2 - 2))
+        check(page(d_mem, BBUF) == bbuf_now(r2),
+              "device dirty: the Diff holds the page only the disk wrote")
+        shutil.copyfile(f1_mem, merged)
+        p = subprocess.run([hearth, "snapshot", "rebase", d_mem, merged], capture_output=True)
+        check(p.returncode == 0, "device dirty: rebase %d %s" % (p.returncode, p.stderr))
+        check(ram_sha256(merged) == ram_sha256(f2_mem),
+              "device dirty: rebased onto the first Full it equals the second")
+    finally:
+        kill_all(a)
+
+
 def restored_diff_scenario(hearth, guest, work):
     """A VM loaded with track_dirty_pages takes Diffs: rebased onto the loaded base they
     equal a Full at the same point. A VM booted from a configuration file with
@@ -615,6 +706,7 @@ def main():
         pci_scenario(hearth, guest, work)
         diff_scenario(hearth, guest, work)
         restored_diff_scenario(hearth, guest, work)
+        device_dirty_scenario(hearth, blk_guest, work)
     finally:
         for h in (a, b):
             if h:
