@@ -39,12 +39,27 @@ static void fc_usage(void)
 	       "\n"
 	       "Not supported: --seccomp-filter, --metadata, --mmds-size-limit,\n"
 	       "--http-api-max-payload-size, --snapshot-version, --describe-snapshot.\n"
-	       "The serial console is this terminal (stdin/stdout); exit statuses are\n"
-	       "hearth run's.\n",
+	       "The serial console is this terminal (stdin/stdout). Exit statuses are\n"
+	       "Firecracker's: 0 the guest shut down or rebooted, 152 a refused\n"
+	       "configuration file, logger or metrics, 153 a bad command line, 1 any\n"
+	       "other failure (the guest's included).\n",
 	       HEARTH_VERSION, FIRECRACKER_DEFAULT_SOCK, CONFIG_ID_MAX);
 }
 
-#define fc_usage_error(...) cli_usage_error("firecracker", __VA_ARGS__)
+#define fc_usage_error(...) (cli_usage_error("firecracker", __VA_ARGS__), FC_EXIT_ARG_PARSING)
+
+int fc_exit_status(int status)
+{
+	switch (status) {
+	case VM_EXIT_OK:
+		return FC_EXIT_OK;
+	case VM_EXIT_USAGE:
+		/* With Firecracker's arguments parsed, only a refused document is left. */
+		return FC_EXIT_BAD_CONFIGURATION;
+	default:
+		return FC_EXIT_GENERIC_ERROR;
+	}
+}
 
 enum {
 	FC_API_SOCK = 256,
@@ -180,5 +195,5 @@ int cli_firecracker(int argc, char **argv)
 		return fc_usage_error("--no-api needs --config-file");
 	l.api_sock = no_api ? NULL : api_sock;
 	l.logger = want_logger ? &logger : NULL;
-	return cli_run_launch(&cfg, &l);
+	return fc_exit_status(cli_run_launch(&cfg, &l));
 }

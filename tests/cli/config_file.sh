@@ -2,10 +2,12 @@
 # `hearth run --config-file` (Firecracker's JSON configuration document) and
 # hearth launched as `firecracker` (a symlink) with Firecracker's arguments:
 # a tiny guest boots from a document; bad documents and bad arguments end
-# hearth with status 2 and one error line naming the problem.
-# Usage: config_file.sh HEARTH HELLO_GUEST_BZIMAGE
+# hearth with status 2 and one error line naming the problem (as
+# `firecracker`, Firecracker's statuses: 153 for bad arguments, 152 for a
+# refused document, logger or metrics, 1 for a guest that triple-faults).
+# Usage: config_file.sh HEARTH HELLO_GUEST_BZIMAGE TRIPLE_FAULT_GUEST_BZIMAGE
 set -u
-hearth=$1 guest=$2
+hearth=$1 guest=$2 tf_guest=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 cases=0
@@ -110,18 +112,18 @@ expect 2 "cannot be used together" -- "$hearth" run --config-file "$tmp/ok.json"
 expect 2 "needs a value" -- "$hearth" run --config-file
 
 # --- firecracker's arguments: errors ---
-expect 2 "^firecracker: --no-api needs --config-file" -- "$fc" --no-api
-expect 2 "^firecracker: unknown option '--frobnicate'" -- "$fc" --no-api --config-file "$tmp/ok.json" --frobnicate
-expect 2 "^firecracker: unknown option '--kernel'" -- "$fc" --kernel "$guest"
-expect 2 "option '--seccomp-filter' of Firecracker is not supported" -- "$fc" --seccomp-filter /x --no-api --config-file "$tmp/ok.json"
-expect 2 "option '--metadata' of Firecracker is not supported" -- "$fc" --metadata /x
-expect 2 "needs a value" -- "$fc" --no-api --config-file
-expect 2 "unexpected argument 'extra'" -- "$fc" --no-api --config-file "$tmp/ok.json" extra
-expect 2 "--id 'bad id'" -- "$fc" --id "bad id" --no-api --config-file "$tmp/ok.json"
-expect 2 "the logger: Field 'level': 'Loud'" -- "$fc" --no-api --config-file "$tmp/ok.json" --level Loud
-expect 2 "the logger: log_path $tmp/no/dir/log" -- "$fc" --no-api --config-file "$tmp/ok.json" --log-path "$tmp/no/dir/log"
-expect 2 "the metrics: metrics_path" -- "$fc" --no-api --config-file "$tmp/ok.json" --metrics-path "$tmp/no/dir/m"
-expect 2 "Unknown field 'frobnicate'" -- "$fc" --no-api --config-file "$tmp/unknown_top.json"
+expect 153 "^firecracker: --no-api needs --config-file" -- "$fc" --no-api
+expect 153 "^firecracker: unknown option '--frobnicate'" -- "$fc" --no-api --config-file "$tmp/ok.json" --frobnicate
+expect 153 "^firecracker: unknown option '--kernel'" -- "$fc" --kernel "$guest"
+expect 153 "option '--seccomp-filter' of Firecracker is not supported" -- "$fc" --seccomp-filter /x --no-api --config-file "$tmp/ok.json"
+expect 153 "option '--metadata' of Firecracker is not supported" -- "$fc" --metadata /x
+expect 153 "needs a value" -- "$fc" --no-api --config-file
+expect 153 "unexpected argument 'extra'" -- "$fc" --no-api --config-file "$tmp/ok.json" extra
+expect 153 "--id 'bad id'" -- "$fc" --id "bad id" --no-api --config-file "$tmp/ok.json"
+expect 152 "the logger: Field 'level': 'Loud'" -- "$fc" --no-api --config-file "$tmp/ok.json" --level Loud
+expect 152 "the logger: log_path $tmp/no/dir/log" -- "$fc" --no-api --config-file "$tmp/ok.json" --log-path "$tmp/no/dir/log"
+expect 152 "the metrics: metrics_path" -- "$fc" --no-api --config-file "$tmp/ok.json" --metrics-path "$tmp/no/dir/m"
+expect 152 "Unknown field 'frobnicate'" -- "$fc" --no-api --config-file "$tmp/unknown_top.json"
 cases=$((cases + 1))
 if "$fc" --version | grep -q '^Firecracker v.* (hearth ' && "$fc" --help | grep -q -- '--config-file'; then
 	echo "ok: firecracker --version, --help"
@@ -171,6 +173,25 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	else
 		bad "--log-path/--metrics-path: log holds: $(head -c 300 "$tmp/fc.log" 2>/dev/null)"
 	fi
+	cases=$((cases + 1))
+	if grep -q '"exits_to_vmm"' "$tmp/fc.metrics"; then
+		echo "ok: --no-api: the metrics line written at exit"
+	else
+		bad "--no-api: no metrics line at exit: $(head -c 300 "$tmp/fc.metrics")"
+	fi
+	# A guest that triple-faults: hearth run's status 3, Firecracker's generic 1.
+	doc tf "{\"boot-source\": {\"kernel_image_path\": \"$tf_guest\"}, $machine}"
+	for run in "3 $hearth run" "1 $fc --no-api"; do
+		cases=$((cases + 1))
+		# shellcheck disable=SC2086
+		timeout 60 ${run#* } --config-file "$tmp/tf.json" </dev/null >"$tmp/out" 2>"$tmp/err"
+		status=$?
+		if [ "$status" = "${run%% *}" ]; then
+			echo "ok: triple fault under '$(basename "${run#* }")' -> $status"
+		else
+			bad "triple fault under '${run#* }': status $status (want ${run%% *})"
+		fi
+	done
 	# With the API: the document boots at once, the socket goes away at exit.
 	boots "firecracker --api-sock --config-file" -- "$fc" --api-sock "$tmp/fc.sock" \
 		--config-file "$tmp/ok.json"
