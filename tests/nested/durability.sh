@@ -80,13 +80,17 @@ cmd=$L1_RUN/command
 	echo 'echo 100 >/proc/sys/vm/dirty_ratio; echo 100 >/proc/sys/vm/dirty_background_ratio'
 	i=0
 	devs=(vda vdb vdc)
+	# One guest boots at a time (the next starts once the last has synced
+	# or ended), so that three booting guests do not share the nested
+	# host's two emulated CPUs.
 	for m in "${modes[@]}"; do
 		dev=/dev/${devs[$i]}
 		echo "/hearth/build/hearth run --kernel /hearth/guest/out/vmlinuz" \
 			"--initrd /hearth/guest/out/initramfs.cpio.gz --memory 256" \
 			"--cmdline '$HEARTH_GUEST_CMDLINE hearth.test=durable'" \
-			"--disk path=$dev,cache=$m </dev/null 2>&1 |" \
+			"--disk path=$dev,cache=$m </dev/null 2>&1 | tee /tmp/$m.out |" \
 			"awk '{ print \"$m: \" \$0; fflush() }' &"
+		echo "while ! grep -q HEARTH-DURABLE-SYNCED /tmp/$m.out 2>/dev/null && kill -0 \$! 2>/dev/null; do sleep 0.2; done"
 		i=$((i + 1))
 	done
 	echo 'wait'
@@ -94,7 +98,7 @@ cmd=$L1_RUN/command
 
 echo "nested: durability: 3 guests in the nested test host, one disk each (${modes[*]})"
 HEARTH_L1_DISKS="${disks[*]}" HEARTH_L1_DISK_CACHE=$disk_cache L1_QUIET=1 L1_TIMEOUT=900 \
-	l1_run 1280 batch "$cmd" >/dev/null 2>&1 &
+	l1_run 1280 batch "$cmd" >/dev/null 2>"$L1_RUN/l1.err" &
 l1=$!
 console=$L1_RUN/console.log
 
@@ -113,6 +117,8 @@ while :; do
 	fi
 	if ! kill -0 "$l1" 2>/dev/null; then
 		why="the nested host ended before the guests synced"
+		last=$(grep -v '^[[:space:]]*$' "$L1_RUN/l1.err" "$console" 2>/dev/null | tail -n 1 | tr -d '\r')
+		[ -z "$last" ] || why="$why (its last words: ${last#*:})"
 		break
 	fi
 	if grep -q -E 'soft lockup|Kernel panic' "$console" 2>/dev/null; then
@@ -135,7 +141,7 @@ wait "$l1" 2>/dev/null
 if [ -n "$why" ]; then
 	if [ "$DURABILITY_ATTEMPT" -le "${HEARTH_TF_RETRIES:-2}" ] &&
 		{ grep -q 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$console" 2>/dev/null ||
-			[ "$why" = "the nested host ended before the guests synced" ] ||
+			[ "${why#the nested host ended}" != "$why" ] ||
 			[ "${why#the nested host locked up}" != "$why" ]; }; then
 		echo "RETRY blk_durable: $why, on attempt $DURABILITY_ATTEMPT (the nested host's" \
 			"emulated SVM; console: $console); the test runs again"
