@@ -132,7 +132,7 @@ static int write_file(const char *path, const void *data, size_t len)
 	return r;
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool snap_page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)(const void *)p;
 
@@ -205,9 +205,9 @@ static int snap_write_memory(struct vm *vm, const char *path, const uint8_t id[S
 
 			EVP_DigestUpdate(ctx, p, len);
 			for (uint64_t pg = 0; pg <= pages && !r; pg++) {
-				bool want =
-				    pg < pages && (dirty ? bit_test(dirty[i], c / GM_PAGE_SIZE + pg)
-							 : !page_is_zero(p + pg * GM_PAGE_SIZE));
+				bool want = pg < pages &&
+					    (dirty ? bit_test(dirty[i], c / GM_PAGE_SIZE + pg)
+						   : !snap_page_is_zero(p + pg * GM_PAGE_SIZE));
 
 				if (want) {
 					run++;
@@ -366,20 +366,30 @@ static void snap_fill_machine(struct vm *vm, struct snapshot *s)
 	}
 }
 
-/* Capture everything of vm into s (its arrays allocated). */
-static int snap_capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
+int snap_describe(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
-	int r;
-
 	s->disks = calloc(CONFIG_MAX_DISKS, sizeof(*s->disks));
-	s->vcpus = calloc(vm->cfg.ncpus, sizeof(*s->vcpus));
 	s->cpuid = calloc(CPU_MODEL_MAX_ENTRIES, sizeof(*s->cpuid));
-	if (!s->disks || !s->vcpus || !s->cpuid) {
+	if (!s->disks || !s->cpuid) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	snap_fill_machine(vm, s);
 	s->machine.ncpuid = cpu_model_vcpu_cpuid(&vm->cpu, 0, vm->cfg.ncpus, s->cpuid);
+	return 0;
+}
+
+int snap_capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
+{
+	int r = snap_describe(vm, s, err, errlen);
+
+	if (r)
+		return r;
+	s->vcpus = calloc(vm->cfg.ncpus, sizeof(*s->vcpus));
+	if (!s->vcpus) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
 		r = vcpu_state_save(&vm->vcpus[i], &s->vcpus[i]);
 		if (r) {
@@ -400,7 +410,7 @@ static int snap_capture(struct vm *vm, struct snapshot *s, char *err, size_t err
 }
 
 /* Serialize s into b (header, sections, checksum). */
-static int snap_serialize(const struct snapshot *s, struct snap_buf *b)
+static int snap_serialize_into(const struct snapshot *s, struct snap_buf *b)
 {
 	const struct snap_machine *m = &s->machine;
 	struct snap_header h = s->hdr;
@@ -439,18 +449,27 @@ static int snap_serialize(const struct snapshot *s, struct snap_buf *b)
 	return b->oom ? -ENOMEM : 0;
 }
 
+int snap_serialize(const struct snapshot *s, uint8_t **out, size_t *len)
+{
+	struct snap_buf b = {0};
+	int r = snap_serialize_into(s, &b);
+
+	if (r) {
+		free(b.p);
+		return r;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
 /* Words of a dirty bitmap for a region of size bytes. */
 static size_t dirty_words(uint64_t size)
 {
 	return (size_t)((size / GM_PAGE_SIZE + 63) / 64);
 }
 
-/*
- * Take the pages written since the last call into dirty[] (allocated, one
- * bitmap per region): KVM's dirty log ORed with hearth's own bitmap, both
- * cleared. Returns 0 or -errno with one line in err.
- */
-static int snap_take_dirty(struct vm *vm, uint64_t **dirty, char *err, size_t errlen)
+int snap_take_dirty(struct vm *vm, uint64_t **dirty, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < vm->mem.nr; i++) {
 		struct gm_region *g = &vm->mem.regions[i];
@@ -541,7 +560,7 @@ int snapshot_create_type(struct vm *vm, const char *state_path, const char *mem_
 		snprintf(err, errlen, "cannot write memory file %s: %s", mem_path, strerror(-r));
 		goto out_unlink;
 	}
-	r = snap_serialize(&s, &b);
+	r = snap_serialize_into(&s, &b);
 	if (r) {
 		snprintf(err, errlen, "cannot build the state file: %s", strerror(-r));
 		goto out_unlink;
@@ -579,8 +598,7 @@ out:
 
 static const char *const cpuid_reg_names[] = {"EAX", "EBX", "ECX", "EDX"};
 
-/* Whether this host gives vCPU 0 the saved CPUID; else one line naming the first difference. */
-static int snap_check_cpu(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
+int snap_check_cpu(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
 {
 	struct kvm_cpuid_entry2 *host = calloc(CPU_MODEL_MAX_ENTRIES, sizeof(*host));
 	unsigned nent;
@@ -640,8 +658,8 @@ static int snap_check_cpu(struct vm *vm, const struct snapshot *s, char *err, si
 	return 0;
 }
 
-static int snap_build_config(const struct snapshot *s, const struct vm_config *local,
-			     const char *mem_path, struct vm_config *c, char *err, size_t errlen)
+int snap_build_config(const struct snapshot *s, const struct vm_config *local, const char *mem_path,
+		      struct vm_config *c, char *err, size_t errlen)
 {
 	const struct snap_machine *m = &s->machine;
 
@@ -740,7 +758,7 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
 	return 0;
 }
 
-static int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
+int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
 {
 	int r;
 

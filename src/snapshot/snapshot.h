@@ -265,4 +265,74 @@ struct vm *snapshot_restore(const char *state_path, const char *mem_path,
  */
 int snapshot_verify(const char *state_path, const char *mem_path, char *err, size_t errlen);
 
+/*
+ * The pieces of snapshot_create() and snapshot_restore(), shared with live
+ * migration (migration/migration.h), which sends the same state over a
+ * connection instead of a file.
+ *
+ * snap_capture - capture the machine description, CPUID, disks, network
+ * cards, every vCPU, the irqchip and every device of vm into s (its arrays
+ * allocated; snapshot_free() them). The vCPUs must be stopped
+ * (vm_vcpus_stopped()); call it on the event-loop thread. s->hdr is left
+ * as it was. Returns 0 or -errno with one line in err.
+ */
+int snap_capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * snap_describe - the machine description alone (machine, CPUID, disks,
+ * network cards) of vm into s (arrays allocated; snapshot_free() them);
+ * the vCPUs may run. Returns 0 or -ENOMEM with one line in err.
+ */
+int snap_describe(struct vm *vm, struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * snap_serialize - s as a state file (s->hdr with its section count,
+ * length and trailing SHA-256 filled in) in a malloc'd buffer *out of
+ * *len bytes. Returns 0 or -ENOMEM (-EIO: hashing failed).
+ */
+int snap_serialize(const struct snapshot *s, uint8_t **out, size_t *len);
+
+/*
+ * snap_check_cpu - whether this host gives vm (built from s's
+ * configuration) the CPU model s was saved with: every CPUID leaf of s
+ * equal, an XSAVE area at least as large, the same TSC frequency or TSC
+ * scaling. Returns 0, or -EINVAL with one line naming the first difference.
+ */
+int snap_check_cpu(struct vm *vm, const struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * snap_build_config - the configuration vm_create() needs to build s's VM
+ * again into c: s's machine, disks and cards over local's console and
+ * shutdown settings (NULL: the defaults). Guest memory is mem_path mapped
+ * privately, or anonymous memory when mem_path is NULL (then set
+ * c->incoming, or vm_create() loads a kernel). Disk paths are strdup()ed
+ * (config_free()). Returns 0 or -ENOMEM with one line in err.
+ */
+int snap_build_config(const struct snapshot *s, const struct vm_config *local, const char *mem_path,
+		      struct vm_config *c, char *err, size_t errlen);
+
+/*
+ * snap_restore_state - load s's legacy devices, PCI host, virtio devices,
+ * irqchip and vCPUs into vm (built from snap_build_config()'s
+ * configuration, its vCPUs stopped). Returns 0 or -errno with one line.
+ */
+int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * snap_check_description - check a machine description read from outside
+ * (the field checks snapshot_parse() makes): m, then m->ndisks disks and
+ * m->nnics cards. Returns 0, or -EINVAL with one line in err.
+ */
+int snap_check_description(const struct snap_machine *m, const struct snap_disk *disks,
+			   const struct snap_nic *nics, char *err, size_t errlen);
+
+/*
+ * snap_take_dirty - the pages written since the last call into dirty[]
+ * (allocated here, one bitmap per memory region, 64 pages a word; the
+ * caller frees them): KVM's dirty log (the slots must log dirty pages)
+ * ORed with hearth's own bitmap, both cleared. Returns 0 or -errno with
+ * one line in err.
+ */
+int snap_take_dirty(struct vm *vm, uint64_t **dirty, char *err, size_t errlen);
+
 #endif

@@ -99,6 +99,18 @@ static int check_nic(const struct snap_nic *n, unsigned i, char *err, size_t err
 	return 0;
 }
 
+int snap_check_description(const struct snap_machine *m, const struct snap_disk *disks,
+			   const struct snap_nic *nics, char *err, size_t errlen)
+{
+	int r = check_machine(m, err, errlen);
+
+	for (unsigned i = 0; !r && i < m->ndisks; i++)
+		r = check_disk(&disks[i], i, err, errlen);
+	for (unsigned i = 0; !r && i < m->nnics; i++)
+		r = check_nic(&nics[i], i, err, errlen);
+	return r;
+}
+
 static int check_vcpu(const struct vcpu_state *v, unsigned i, const struct snap_machine *m,
 		      char *err, size_t errlen)
 {
