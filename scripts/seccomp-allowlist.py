@@ -12,14 +12,14 @@ import sys
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..')
 src = open(os.path.join(root, 'src/sandbox/seccomp.c')).read()
 
-ORDER = ['vcpu', 'vmm', 'api', 'block-io']
-KINDS = {'K_VCPU': ['vcpu'], 'K_VMM': ['vmm'], 'K_API': ['api'], 'K_BLOCK': ['block-io'],
+ORDER = ['vcpu', 'vmm', 'api', 'block-io', 'migration']
+KINDS = {'K_VCPU': ['vcpu'], 'K_VMM': ['vmm'], 'K_API': ['api'], 'K_BLOCK': ['block-io'], 'K_MIG': ['migration'],
          'K_DEV': ['vcpu', 'vmm'], 'K_ALL': ORDER}
 ARGS = {'ARG_ANY': '', 'ARG_NO_EXEC': 'never PROT_EXEC',
         'ARG_TGKILL': "only to hearth's own threads (its process id)",
         'ARG_FSTAT': 'only on a descriptor (AT_EMPTY_PATH): fstat()',
         'ARG_LISTEN': "only on the API's listening socket"}
-IOCTLS = {'vcpu': 'vcpu_ioctls', 'vmm': 'vmm_ioctls'}
+IOCTLS = {'vcpu': 'vcpu_ioctls', 'vmm': 'vmm_ioctls', 'migration': 'migration_ioctls'}
 
 
 def kinds_of(expr):

@@ -833,6 +833,25 @@ static int open_image(struct block_dev *dev, const struct block_config *cfg, cha
 	return -1;
 }
 
+int block_lock(struct block_dev *dev, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(dev->fd, &st) < 0) {
+		snprintf(err, errlen, "disk image %s: %s", dev->path, strerror(errno));
+		return -errno;
+	}
+	return lock_image(dev, &st, err, errlen);
+}
+
+int block_unlock(struct block_dev *dev)
+{
+	int r = fdatasync(dev->fd) < 0 ? -errno : 0;
+
+	unlock_image(dev);
+	return r;
+}
+
 struct block_dev *block_open(const struct block_config *cfg, char *err, size_t errlen)
 {
 	struct block_dev *dev;
@@ -893,7 +912,7 @@ struct block_dev *block_open(const struct block_config *cfg, char *err, size_t e
 	if (dev->direct)
 		direct_alignment(dev, &st);
 
-	if (lock_image(dev, &st, err, errlen))
+	if (!cfg->defer_lock && lock_image(dev, &st, err, errlen))
 		goto fail_lock;
 	probe_capabilities(dev, &st);
 

@@ -53,6 +53,11 @@ struct block_config {
 	bool readonly;
 	enum block_cache cache;
 	enum block_engine engine;
+	/*
+	 * Open the image without locking it (an incoming migration: the
+	 * source still holds the lock); block_lock() takes it later.
+	 */
+	bool defer_lock;
 };
 
 /* What block_open() found out about the image. */
@@ -129,6 +134,21 @@ struct block_dev;
  * (cache=none)", "... io_uring is not available: ...".
  */
 struct block_dev *block_open(const struct block_config *cfg, char *err, size_t errlen);
+
+/*
+ * block_lock - take the image's lock (shared for a read-only image, else
+ * exclusive) after block_open() with defer_lock, or again after
+ * block_unlock(). Returns 0, or -EBUSY with one line in err naming the
+ * process that holds it.
+ */
+int block_lock(struct block_dev *dev, char *err, size_t errlen);
+
+/*
+ * block_unlock - flush the image (fdatasync) and let go of its lock, so
+ * that another process may open it (a migration's commit). Nothing may be
+ * in flight. Returns 0 or the flush's -errno (the lock is released anyway).
+ */
+int block_unlock(struct block_dev *dev);
 
 /* block_get_info - size, block size and capabilities of an open image. */
 const struct block_info *block_get_info(const struct block_dev *dev);

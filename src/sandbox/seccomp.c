@@ -40,7 +40,8 @@
 #define K_VMM	(1u << SANDBOX_THREAD_VMM)
 #define K_API	(1u << SANDBOX_THREAD_API)
 #define K_BLOCK (1u << SANDBOX_THREAD_BLOCK_IO)
-#define K_ALL	(K_VCPU | K_VMM | K_API | K_BLOCK)
+#define K_MIG	(1u << SANDBOX_THREAD_MIGRATION)
+#define K_ALL	(K_VCPU | K_VMM | K_API | K_BLOCK | K_MIG)
 /* Threads that run device code: a vCPU's exit, or the event loop. */
 #define K_DEV (K_VCPU | K_VMM)
 
@@ -100,17 +101,17 @@ static const struct seccomp_rule rules[] = {
     /* logs, console output, eventfd signals */
     {"write", K_ALL, ARG_ANY},
     {"writev", K_ALL, ARG_ANY},
-    {"close", K_DEV | K_API, ARG_ANY},
+    {"close", K_DEV | K_API | K_MIG, ARG_ANY},
     /* KVM, taps, terminals: each kind's own requests */
     {"ioctl", K_ALL, ARG_IOCTL},
     /* device data: taps, eventfds, timers, the entropy device */
-    {"read", K_DEV | K_API, ARG_ANY},
+    {"read", K_DEV | K_API | K_MIG, ARG_ANY},
     {"readv", K_DEV, ARG_ANY},
     {"getrandom", K_DEV | K_API, ARG_ANY}, /* json-c's hash seed */
     {"timerfd_settime", K_DEV, ARG_ANY},
     {"timerfd_gettime", K_DEV, ARG_ANY},
     {"epoll_ctl", K_DEV | K_API, ARG_ANY},
-    {"fcntl", K_DEV | K_API, ARG_ANY},
+    {"fcntl", K_DEV | K_API | K_MIG, ARG_ANY},
     /* disk images (synchronous paths, the thread pool, io_uring) */
     {"pread64", K_DEV | K_BLOCK, ARG_ANY},
     {"pwrite64", K_DEV | K_BLOCK, ARG_ANY},
@@ -127,8 +128,8 @@ static const struct seccomp_rule rules[] = {
     {"epoll_wait", K_VMM | K_API, ARG_ANY},
     {"epoll_pwait", K_VMM | K_API, ARG_ANY},
     /* vCPUs too: a device reset waits there for the disk's requests in flight */
-    {"poll", K_DEV | K_API, ARG_ANY},
-    {"ppoll", K_DEV | K_API, ARG_ANY},
+    {"poll", K_DEV | K_API | K_MIG, ARG_ANY},
+    {"ppoll", K_DEV | K_API | K_MIG, ARG_ANY},
     {"accept4", K_VMM, ARG_ANY},
     {"accept4", K_API, ARG_LISTEN},
     {"recvfrom", K_VMM | K_API, ARG_ANY},
@@ -137,7 +138,14 @@ static const struct seccomp_rule rules[] = {
     {"setsockopt", K_API, ARG_ANY},
     {"sendmsg", K_API, ARG_ANY},
     {"recvmsg", K_API, ARG_ANY},
-    {"getsockopt", K_API, ARG_ANY},
+    {"getsockopt", K_API | K_MIG, ARG_ANY},
+    /* live migration: its connection to the destination */
+    {"socket", K_MIG, ARG_ANY},
+    {"connect", K_MIG, ARG_ANY},
+    {"setsockopt", K_MIG, ARG_ANY},
+    {"recvfrom", K_MIG, ARG_ANY},
+    {"sendto", K_MIG, ARG_ANY},
+    {"readv", K_MIG, ARG_ANY},
     /* files: snapshots (event loop); the API's checks of host paths */
     {"openat", K_VMM | K_API, ARG_ANY},
     {"newfstatat", K_VMM | K_API, ARG_ANY},
@@ -199,6 +207,14 @@ static const unsigned long vcpu_ioctls[] = {
  */
 static const unsigned long tty_ioctls[] = {TCGETS, TCSETS};
 
+/* The migration thread: dirty logging on and off, the dirty log; isatty(). */
+static const unsigned long migration_ioctls[] = {
+    KVM_SET_USER_MEMORY_REGION,
+    KVM_GET_DIRTY_LOG,
+    TCGETS,
+    TCSETS,
+};
+
 /* The event loop: devices, vCPU and irqchip state (snapshots), the terminal at exit. */
 static const unsigned long vmm_ioctls[] = {
     KVM_IRQ_LINE,
@@ -255,6 +271,7 @@ static const char *const kind_names[SANDBOX_THREAD_KINDS] = {
     [SANDBOX_THREAD_VMM] = "vmm",
     [SANDBOX_THREAD_API] = "api",
     [SANDBOX_THREAD_BLOCK_IO] = "block-io",
+    [SANDBOX_THREAD_MIGRATION] = "migration",
 };
 
 static enum sandbox_seccomp_mode seccomp_mode = SANDBOX_SECCOMP_OFF;
@@ -321,6 +338,8 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_thread kind, pid_t pid,
 			return add_ioctls(ctx, nr, vcpu_ioctls, ARRAY_SIZE(vcpu_ioctls));
 		if (kind == SANDBOX_THREAD_VMM)
 			return add_ioctls(ctx, nr, vmm_ioctls, ARRAY_SIZE(vmm_ioctls));
+		if (kind == SANDBOX_THREAD_MIGRATION)
+			return add_ioctls(ctx, nr, migration_ioctls, ARRAY_SIZE(migration_ioctls));
 		return add_ioctls(ctx, nr, tty_ioctls, ARRAY_SIZE(tty_ioctls));
 	case ARG_FSTAT:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,

@@ -23,10 +23,11 @@ enum sandbox_seccomp_mode {
 
 /* The kinds of thread, each with its own allow-list. */
 enum sandbox_thread {
-	SANDBOX_THREAD_VCPU,	 /* a vCPU's KVM_RUN loop */
-	SANDBOX_THREAD_VMM,	 /* the event loop (the main thread once the VM runs) */
-	SANDBOX_THREAD_API,	 /* the control API's HTTP server */
-	SANDBOX_THREAD_BLOCK_IO, /* a disk's I/O worker (thread-pool engine) */
+	SANDBOX_THREAD_VCPU,	  /* a vCPU's KVM_RUN loop */
+	SANDBOX_THREAD_VMM,	  /* the event loop (the main thread once the VM runs) */
+	SANDBOX_THREAD_API,	  /* the control API's HTTP server */
+	SANDBOX_THREAD_BLOCK_IO,  /* a disk's I/O worker (thread-pool engine) */
+	SANDBOX_THREAD_MIGRATION, /* live migration: its TCP socket, the dirty log */
 	SANDBOX_THREAD_KINDS,
 };
 

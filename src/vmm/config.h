@@ -72,6 +72,12 @@ struct vm_config {
 	const char *restore_mem_path;
 	/* KVM dirty logging on guest memory, for diff snapshots (track_dirty_pages). */
 	bool track_dirty_pages;
+	/*
+	 * Built to receive a migrating VM (migration/migration.h): anonymous
+	 * memory, no kernel loaded, no firmware tables written, disk images
+	 * opened without their locks (taken at the migration's commit).
+	 */
+	bool incoming;
 };
 
 /*

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VM_KICK_SIGNAL	  SIGUSR1
@@ -579,7 +580,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	if (vm_setup_memory(vm, err, errlen) || vm_setup_irqchip(vm, err, errlen) ||
 	    vm_setup_devices(vm, err, errlen) || vm_setup_virtio(vm, err, errlen) ||
 	    vm_build_cmdline(vm, err, errlen) || vm_setup_vcpus(vm, err, errlen) ||
-	    (!cfg->restore_mem_path && vm_load_guest(vm, err, errlen)))
+	    (!cfg->restore_mem_path && !cfg->incoming && vm_load_guest(vm, err, errlen)))
 		goto fail;
 	vm->console = console_open(cfg->serial, cfg->serial_path, err, errlen);
 	if (!vm->console)
@@ -595,6 +596,35 @@ fail:
 }
 
 /* ---- running --------------------------------------------------------------- */
+
+#define VM_THROTTLE_SLICE_NS 10000000ULL /* vm_throttle_kick() period */
+
+void vm_throttle_kick(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->thread_started && v->run) {
+			v->run->immediate_exit = 1;
+			pthread_kill(v->thread, VM_KICK_SIGNAL);
+		}
+	}
+}
+
+/* A throttled vCPU (kicked out of KVM_RUN) sleeps its share of the time slice. */
+static void vcpu_throttle(struct vcpu *v)
+{
+	unsigned pct = atomic_load(&v->vm->throttle_percent);
+	struct timespec ts;
+
+	if (!pct || atomic_load(&v->vm->stopping) || atomic_load(&v->vm->pause_requested))
+		return;
+	if (pct > 99)
+		pct = 99;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(VM_THROTTLE_SLICE_NS * pct / 100);
+	nanosleep(&ts, NULL);
+}
 
 static void kick_handler(int sig)
 {
@@ -651,6 +681,7 @@ static void *vcpu_thread(void *arg)
 			}
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
+				vcpu_throttle(v);
 				continue;
 			}
 			log_error("vCPU %u: KVM_RUN failed: %s", v->index, strerror(errno));

@@ -107,6 +107,8 @@ struct vm {
 	unsigned parked;	     /* vCPU threads parked now (pause_lock) */
 	bool paused;		     /* vm_pause() succeeded and no vm_resume() since */
 	bool vcpus_released;	     /* vm_run() let the vCPU threads enter KVM_RUN (pause_lock) */
+	/* Migration throttling: vCPUs kicked by vm_throttle_kick() sleep this share of 10 ms. */
+	atomic_uint throttle_percent;
 
 	struct event_loop loop; /* device events, run by vm_run() */
 	int console_fd;		/* console input, -1 when none */
@@ -158,6 +160,14 @@ int vm_pause(struct vm *vm);
  * VM's event-loop thread. Returns 0 (also when the VM is not paused).
  */
 int vm_resume(struct vm *vm);
+
+/*
+ * vm_throttle_kick - kick every vCPU out of KVM_RUN once; while
+ * vm->throttle_percent is non-zero each then sleeps that percentage of a
+ * 10 ms slice before it runs guest code again. A migration that does not
+ * converge calls it every 10 ms. Safe from any thread.
+ */
+void vm_throttle_kick(struct vm *vm);
 
 /* vm_is_paused - whether vm_pause() succeeded and vm_resume() was not called since. */
 bool vm_is_paused(const struct vm *vm);

@@ -107,6 +107,7 @@ int vm_virtio_add_disk(struct vm_virtio *vv, struct vm *vm, const struct disk_co
 	struct block_config bc = {
 	    .path = d->path,
 	    .readonly = d->readonly,
+	    .defer_lock = vm->cfg.incoming,
 	    .engine = d->engine == DISK_ENGINE_IO_URING	 ? BLOCK_ENGINE_IO_URING
 		      : d->engine == DISK_ENGINE_THREADS ? BLOCK_ENGINE_THREADS
 							 : BLOCK_ENGINE_AUTO,
