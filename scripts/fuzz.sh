@@ -12,7 +12,7 @@
 # coverage only, so it stays small); commit them with the fix they test.
 #
 # Usage: scripts/fuzz.sh [--merge] TARGET|all [SECONDS] [-- LIBFUZZER_OPTIONS...]
-#   TARGET: virtqueue, virtio_blk, virtio_net, virtio_mmio, virtio_pci, snapshot, api,
+#   TARGET: virtqueue, virtio_blk, virtio_net, virtio_mmio, virtio_pci, snapshot, api, migration,
 #           kernel_loader, legacy
 #   all:    each target in turn, SECONDS each
 # Replaying a finding: build-fuzz/tests/fuzz/fuzz_TARGET FILE, or without
@@ -22,7 +22,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-targets=(virtqueue virtio_blk virtio_net virtio_mmio virtio_pci snapshot api kernel_loader legacy)
+targets=(virtqueue virtio_blk virtio_net virtio_mmio virtio_pci snapshot api kernel_loader legacy migration)
 usage() {
 	echo "usage: scripts/fuzz.sh [--merge] TARGET|all [SECONDS] [-- LIBFUZZER_OPTIONS...]" >&2
 	echo "targets: ${targets[*]}" >&2

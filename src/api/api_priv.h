@@ -24,6 +24,7 @@ enum api_op_kind {
 	API_OP_NIC_LIMITS,
 	API_OP_SNAPSHOT_CREATE, /* api_snapshot.c */
 	API_OP_SNAPSHOT_LOAD,
+	API_OP_MIGRATE_INCOMING, /* api_migrate.c */
 };
 
 struct api_op {
@@ -92,6 +93,10 @@ struct api {
 	pthread_t thread; /* runs the HTTP server (MHD_run) under its seccomp filter */
 	bool thread_started;
 	int quit_fd; /* eventfd: the server thread ends */
+
+	/* Live migration (api_migrate.c): the source's, and an incoming one's socket. */
+	struct migration *mig;
+	int incoming_fd;
 };
 
 /*
@@ -118,16 +123,6 @@ void api_run_op(struct api *api, struct api_op *op);
  */
 int api_write_metrics(struct api *api);
 
-/*
- * api_snapshot_create - API_OP_SNAPSHOT_CREATE on the VMM thread: write a
- * full snapshot of the paused VM (400 when it is not paused or the files
- * cannot be written). api_snapshot_load - API_OP_SNAPSHOT_LOAD: build the
- * VM from a snapshot (400 naming the problem when the files are refused),
- * paused or resumed as op->resume asks. Both with api->lock held.
- */
-void api_snapshot_create(struct api *api, struct api_op *op);
-void api_snapshot_load(struct api *api, struct api_op *op);
-
 /* How often the metrics are written while a VM runs (HEARTH_METRICS_PERIOD_MS overrides). */
 #define API_METRICS_PERIOD_MS 60000
 
@@ -138,6 +133,42 @@ void api_snapshot_load(struct api *api, struct api_op *op);
  */
 int api_metrics_timer_start(struct api *api, struct vm *vm);
 void api_metrics_timer_stop(struct api *api, struct vm *vm);
+
+/*
+ * api_snapshot_create - API_OP_SNAPSHOT_CREATE on the VMM thread: write a
+ * full snapshot of the paused VM (400 when it is not paused or the files
+ * cannot be written). api_snapshot_load - API_OP_SNAPSHOT_LOAD: build the
+ * VM from a snapshot (400 naming the problem when the files are refused),
+ * paused or resumed as op->resume asks. Both with api->lock held.
+ */
+void api_snapshot_create(struct api *api, struct api_op *op);
+void api_snapshot_load(struct api *api, struct api_op *op);
+
+/*
+ * api_adopt_config - a VM built elsewhere (a snapshot load, an incoming
+ * migration) from cfg runs: the API's configuration becomes cfg's, whose
+ * strings (disk paths) it owns from now on (api->lock held).
+ */
+void api_adopt_config(struct api *api, const struct vm_config *cfg);
+
+/*
+ * api_migrate_route - answer GET/PUT /migrate, PUT /migrate/cancel and
+ * PUT /migrate/incoming (api->lock held), as api_route() does.
+ * api_migrate_overrides - take an incoming request's "drives" and
+ * "network_interfaces" into the configuration (400 and *out set when bad).
+ * api_migrate_incoming_op - API_OP_MIGRATE_INCOMING on the VMM thread:
+ * listen (api->incoming_fd). api_migrate_receive - with api->incoming_fd
+ * listening, receive the VM (api->lock not held); NULL with *status set
+ * when it fails. api_migrate_attach, api_migrate_detach - set up and end
+ * outgoing migration for a VM that runs (before vm_run(), after it).
+ */
+int api_migrate_route(struct api *api, const char *method, const char *url, const char *body,
+		      size_t len, char **out);
+int api_migrate_overrides(struct api *api, void *request, char **out);
+void api_migrate_incoming_op(struct api *api, struct api_op *op);
+struct vm *api_migrate_receive(struct api *api, int *status);
+void api_migrate_attach(struct api *api, struct vm *vm);
+void api_migrate_detach(struct api *api);
 
 /*
  * api_fault - set op's answer to status with a printf-style fault_message.

@@ -1396,6 +1396,8 @@ int api_route(struct api *api, const char *method, const char *url, const char *
 	json_object *jb = NULL;
 
 	*out = NULL;
+	if (!strncmp(url, "/migrate", 8) && (!url[8] || url[8] == '/'))
+		return api_migrate_route(api, method, url, body, len, out);
 	r = find_route(method, url, &id, &a);
 	if (!r)
 		goto reply;

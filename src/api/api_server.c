@@ -349,6 +349,7 @@ struct api *api_start(const char *path, const struct vm_config *cfg, char *err, 
 	pthread_mutex_init(&api->lock, NULL);
 	pthread_cond_init(&api->done, NULL);
 	api->log_fd = api->metrics_fd = api->listen_fd = api->quit_fd = -1;
+	api->incoming_fd = -1;
 	api->metrics_timer_fd = -1;
 	api->cfg = *cfg;
 	api->boot_set = cfg->kernel_path != NULL;
@@ -455,6 +456,11 @@ struct vm *api_wait_start(struct api *api, int *status)
 			pthread_mutex_lock(&api->lock);
 			vm = api->vm;
 			pthread_mutex_unlock(&api->lock);
+			if (!vm && api->incoming_fd >= 0) {
+				vm = api_migrate_receive(api, status);
+				if (!vm)
+					break;
+			}
 		}
 	}
 	close(sfd);
@@ -480,6 +486,7 @@ int api_attach(struct api *api, struct vm *vm)
 	/* A snapshot loaded without resume_vm starts paused. */
 	api->state = vm_is_paused(vm) ? API_PAUSED : API_RUNNING;
 	pthread_mutex_unlock(&api->lock);
+	api_migrate_attach(api, vm);
 	r = event_loop_add(&vm->loop, api->efd, EPOLLIN, api_on_event, api);
 	if (r)
 		log_error("api: cannot watch requests on the event loop: %s", strerror(-r));
@@ -492,6 +499,7 @@ void api_detach(struct api *api)
 {
 	if (!api)
 		return;
+	api_migrate_detach(api);
 	pthread_mutex_lock(&api->lock);
 	/* The last line of metrics, with the VM's final counts. */
 	if (api->vm && api->metrics_set && api_write_metrics(api))

@@ -20,6 +20,28 @@ void api_snapshot_create(struct api *api, struct api_op *op)
 		api_fault(op, 400, "Cannot create the snapshot: %s", err);
 }
 
+void api_adopt_config(struct api *api, const struct vm_config *cfg)
+{
+	api->cfg.ncpus = cfg->ncpus;
+	api->cfg.mem_size = cfg->mem_size;
+	api->cfg.rng = cfg->rng;
+	api->cfg.virtio_console = cfg->virtio_console;
+	api->cfg.transport = cfg->transport;
+	snprintf(api->cfg.id, sizeof(api->cfg.id), "%s", cfg->id);
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		api->cfg.disks[i] = cfg->disks[i];
+		api->start_drive[i] = i;
+	}
+	api->cfg.ndisks = cfg->ndisks;
+	for (unsigned i = 0; i < cfg->nnics; i++) {
+		api->cfg.nics[i] = cfg->nics[i];
+		if (!api->nic_id[i][0])
+			snprintf(api->nic_id[i], sizeof(api->nic_id[i]), "net%u", i);
+	}
+	api->cfg.nnics = cfg->nnics;
+	api->start_cfg = *cfg;
+}
+
 void api_snapshot_load(struct api *api, struct api_op *op)
 {
 	struct vm_config cfg, local;
@@ -45,24 +67,10 @@ void api_snapshot_load(struct api *api, struct api_op *op)
 	 */
 	cfg.restore_mem_path = NULL;
 	vm->cfg.restore_mem_path = NULL;
-	api->cfg.ncpus = cfg.ncpus;
-	api->cfg.mem_size = cfg.mem_size;
-	api->cfg.rng = cfg.rng;
-	api->cfg.virtio_console = cfg.virtio_console;
-	api->cfg.transport = cfg.transport;
 	api->cfg.track_dirty_pages = api->track_dirty_pages = cfg.track_dirty_pages;
-	snprintf(api->cfg.id, sizeof(api->cfg.id), "%s", cfg.id);
-	for (unsigned i = 0; i < cfg.ndisks; i++) {
-		api->cfg.disks[i] = cfg.disks[i];
-		api->start_drive[i] = i;
-	}
-	api->cfg.ndisks = cfg.ndisks;
-	for (unsigned i = 0; i < cfg.nnics; i++) {
-		api->cfg.nics[i] = cfg.nics[i];
+	for (unsigned i = 0; i < cfg.nnics; i++)
 		snprintf(api->nic_id[i], sizeof(api->nic_id[i]), "net%u", i);
-	}
-	api->cfg.nnics = cfg.nnics;
-	api->start_cfg = cfg;
+	api_adopt_config(api, &cfg);
 	api->vm = vm;
 	if (op->resume) {
 		vm_resume(vm);

@@ -108,6 +108,10 @@ void api_run_op(struct api *api, struct api_op *op)
 		api_snapshot_load(api, op);
 		return;
 	}
+	if (op->kind == API_OP_MIGRATE_INCOMING) {
+		api_migrate_incoming_op(api, op);
+		return;
+	}
 	if (op->kind == API_OP_FLUSH_METRICS) {
 		int r = api_write_metrics(api);
 		if (r)
@@ -164,6 +168,7 @@ void api_run_op(struct api *api, struct api_op *op)
 	case API_OP_START:
 	case API_OP_FLUSH_METRICS:
 	case API_OP_SNAPSHOT_LOAD:
+	case API_OP_MIGRATE_INCOMING:
 	default:
 		api_fault(op, 500, "internal error: unexpected op %d", (int)op->kind);
 		break;

@@ -5,6 +5,7 @@
 #include "arch/x86/layout.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "migration/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@ void cli_run_usage(void)
 	printf(
 	    "Usage: hearth run --kernel PATH [options]\n"
 	    "       hearth run --api-sock PATH [options]\n"
+	    "       hearth run --incoming tcp:ADDR:PORT [options]\n"
 	    "\n"
 	    "Boot a Linux guest in the foreground.\n"
 	    "\n"
@@ -70,6 +72,10 @@ void cli_run_usage(void)
 	    "                     \"boot-source\", \"drives\", \"machine-config\"...) describes,\n"
 	    "                     checked as the API checks its requests; with --api-sock,\n"
 	    "                     the API controls it once it runs\n"
+	    "  --incoming tcp:ADDR:PORT\n"
+	    "                     wait there for a VM migrating live from another hearth\n"
+	    "                     (hearth migrate); --disk/--net given here replace the\n"
+	    "                     source's (by id= or position), the rest keep its paths\n"
 	    "  --seccomp on|off|log\n"
 	    "                     system-call filters, one per thread kind (vCPU, event\n"
 	    "                     loop, API, I/O) (default on): a forbidden call ends\n"
@@ -131,6 +137,7 @@ enum {
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
 	OPT_SECCOMP,
+	OPT_INCOMING,
 };
 
 static const struct option run_options[] = {
@@ -150,6 +157,7 @@ static const struct option run_options[] = {
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
+    {"incoming", required_argument, NULL, OPT_INCOMING},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -302,6 +310,9 @@ int cli_run(int argc, char **argv)
 				return usage_error("--seccomp takes on, off or log, not '%s'",
 						   optarg);
 			break;
+		case OPT_INCOMING:
+			l.incoming = optarg;
+			break;
 		case 'v':
 			l.verbose++;
 			break;
@@ -319,6 +330,28 @@ int cli_run(int argc, char **argv)
 	return cli_run_launch(&cfg, &l);
 }
 
+/* --incoming: the VM arrives from a migration source (its configuration stays static). */
+static struct vm *run_incoming(const struct vm_config *local, const char *spec, int *status)
+{
+	static struct vm_config cfg;
+	struct migration_incoming in = {.local = local};
+	char err[512] = "";
+	struct vm *vm;
+	int lfd = migration_listen(spec, err, sizeof(err));
+
+	*status = VM_EXIT_HOST_ERROR;
+	if (lfd < 0) {
+		fprintf(stderr, "hearth: %s\n", err);
+		return NULL;
+	}
+	vm = migration_receive(&in, lfd, &cfg, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "hearth: migration failed: %s\n", err);
+		config_free(&cfg);
+	}
+	return vm;
+}
+
 int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 {
 	char err[512] = "";
@@ -327,7 +360,10 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 	struct api *api = NULL;
 	int status;
 
-	if (!c->kernel_path && !l->api_sock && !l->config_file)
+	if (l->incoming && (c->kernel_path || l->config_file))
+		return usage_error("%s", "--incoming takes no --kernel or --config-file: the VM "
+					 "comes from the source");
+	if (!c->kernel_path && !l->api_sock && !l->config_file && !l->incoming)
 		return usage_error("%s", "--kernel PATH is required (or --api-sock PATH, or "
 					 "--config-file FILE)");
 	if (c->kernel_path && l->config_file)
@@ -383,6 +419,8 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 		vm = api_start_vm(api, err, sizeof(err));
 		if (!vm)
 			fprintf(stderr, "hearth: %s\n", err);
+	} else if (l->incoming) {
+		vm = run_incoming(c, l->incoming, &status);
 	} else if (c->kernel_path) {
 		vm = vm_create(c, err, sizeof(err));
 		if (!vm)

@@ -22,6 +22,7 @@ struct run_launch {
 	const char *config_file;	      /* boot this Firecracker configuration document */
 	const struct api_logger_args *logger; /* as PUT /logger before anything else */
 	const char *metrics_path;	      /* as PUT /metrics */
+	const char *incoming;		      /* --incoming tcp:ADDR:PORT; NULL: none */
 	int verbose;			      /* -v count */
 	bool set_memory, set_rng, set_transport; /* given on the command line */
 	enum sandbox_seccomp_mode seccomp;	 /* system-call filters: on (0) unless asked */

@@ -14,6 +14,7 @@
  */
 #include "guest.inc"
 #include "user_mode.inc"
+#include "puthex.inc"
 
 #define PAT_BASE     0x1000000
 #define PAT_PASS_GPA 0x800000
@@ -21,23 +22,6 @@
 #define TSS_BASE     0x206000
 #define USER_SP      0x280000
 #define ZERO_PAGE    0x7000 /* struct boot_params: e820_entries at 0x1e8, e820_table at 0x2d0 */
-
-/* puthex reg: print reg as 16 hex digits (clobbers rax, rcx, rdx, r10). */
-.macro puthex reg
-	mov \reg, %r10
-	mov $16, %ecx
-4:	rol $4, %r10
-	mov %r10d, %eax
-	and $15, %eax
-	cmp $10, %al
-	jb 5f
-	add $('a' - 10 - '0'), %al
-5:	add $'0', %al
-	mov $COM1, %dx
-	out %al, %dx
-	dec %ecx
-	jnz 4b
-.endm
 
 	.code64
 	.text

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/* The receiving side of a live migration: `hearth run --incoming tcp:ADDR:PORT`. */
+#include "backends/block.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "migration/migration.h"
+#include "snapshot/snapshot_priv.h"
+#include "vmm/vm.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MIG_DEST_TIMEOUT_MS 60000 /* the source's longest silence */
+
+int migration_listen(const char *spec, char *err, size_t errlen)
+{
+	char host[256], port[16], shown[INET6_ADDRSTRLEN];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *res;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, one = 1, r;
+
+	if (mig_parse_tcp(spec, host, sizeof(host), port, sizeof(port))) {
+		snprintf(err, errlen, "--incoming %s: expected tcp:ADDR:PORT", spec);
+		return -EINVAL;
+	}
+	if (!strcmp(host, "localhost"))
+		snprintf(host, sizeof(host), "127.0.0.1");
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r) {
+		snprintf(err, errlen, "--incoming %s: %s (a numeric address is needed)", spec,
+			 gai_strerror(r));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "--incoming %s: %s", spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return r;
+	}
+	freeaddrinfo(res);
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, shown, sizeof(shown));
+		fprintf(stderr, "hearth: migration: listening on [%s]:%u\n", shown,
+			ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, shown, sizeof(shown));
+		fprintf(stderr, "hearth: migration: listening on %s:%u\n", shown,
+			ntohs(a->sin_port));
+	}
+	return fd;
+}
+
+/* Send a REFUSE record with the reason (best effort). */
+static void refuse(int fd, const char *why)
+{
+	struct mig_writer w = {.fd = fd, .cancel_fd = -1};
+	size_t n = strlen(why);
+
+	if (n > MIG_MAX_REASON - 1)
+		n = MIG_MAX_REASON - 1;
+	mig_write_rec(&w, MIG_REC_REFUSE, why, n, NULL, 0);
+}
+
+/*
+ * The destination's overrides: a --disk given here replaces the source's
+ * disk with the same id=, or else the one at the same position; a --net
+ * replaces the card at its position. Omitted ones keep the source's.
+ */
+static int apply_overrides(struct vm_config *c, const struct vm_config *local, char *err,
+			   size_t errlen)
+{
+	if (!local)
+		return 0;
+	for (unsigned i = 0; i < local->ndisks; i++) {
+		const struct disk_config *ld = &local->disks[i];
+		unsigned k = i;
+
+		if (ld->id[0]) {
+			for (k = 0; k < c->ndisks && strcmp(c->disks[k].id, ld->id); k++)
+				;
+		}
+		if (k >= c->ndisks) {
+			snprintf(err, errlen, "--disk %s: the incoming VM has no such disk",
+				 ld->path);
+			return -EINVAL;
+		}
+		free(c->disks[k].path);
+		c->disks[k].path = strdup(ld->path);
+		if (!c->disks[k].path) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < local->nnics; i++) {
+		if (i >= c->nnics) {
+			snprintf(err, errlen, "--net %s: the incoming VM has %u network cards",
+				 local->nics[i].ifname, c->nnics);
+			return -EINVAL;
+		}
+		snprintf(c->nics[i].ifname, sizeof(c->nics[i].ifname), "%s", local->nics[i].ifname);
+	}
+	return 0;
+}
+
+/* Tell switches where the guest's MACs are now: one RARP per card, and the guest's own announce. */
+static void announce(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->virtio.nr_net; i++) {
+		struct virtio_net *net = vm->virtio.net[i];
+		struct tap *t = &vm->virtio.taps[i];
+		uint8_t frame[64] = {0};
+		uint8_t *e;
+		size_t hl = t->vnet_hdr_len;
+
+		if (!net || t->fd < 0 || hl > 16)
+			continue;
+		e = frame + hl; /* a zeroed virtio-net header first, when the tap has one */
+		memset(e, 0xff, 6);
+		memcpy(e + 6, net->mac, 6);
+		e[12] = 0x80; /* ETH_P_RARP */
+		e[13] = 0x35;
+		e[14] = 0;
+		e[15] = 1; /* Ethernet */
+		e[16] = 0x08;
+		e[17] = 0x00; /* IPv4 */
+		e[18] = 6;
+		e[19] = 4;
+		e[20] = 0;
+		e[21] = 3; /* reverse request */
+		memcpy(e + 22, net->mac, 6);
+		memcpy(e + 32, net->mac, 6);
+		if (write(t->fd, frame, hl + 60 - 18) < 0)
+			log_warn("migration: RARP on %s: %s", t->name, strerror(errno));
+		virtio_net_announce(net);
+	}
+}
+
+/* Check the source and build its VM; refuses (with the reason sent) what cannot run here. */
+static struct vm *accept_vm(struct mig_reader *r, int fd, const struct migration_incoming *in,
+			    struct vm_config *cfg, struct mig_desc *d, char *err, size_t errlen)
+{
+	struct mig_hello hello;
+	struct mig_rec_hdr h;
+	struct snapshot tmp;
+	uint8_t *buf;
+	struct vm *vm;
+	int e;
+
+	e = mig_expect(r, MIG_REC_HELLO, &hello, sizeof(hello), NULL, err, errlen);
+	e = e ?: mig_check_hello(&hello, err, errlen);
+	if (e) {
+		refuse(fd, err);
+		return NULL;
+	}
+	e = mig_read_hdr(r, &h, err, errlen);
+	if (!e && h.type != MIG_REC_DESC) {
+		snprintf(err, errlen, "bad stream: record type %u where the description belongs",
+			 h.type);
+		e = -EINVAL;
+	}
+	if (e) {
+		refuse(fd, err);
+		return NULL;
+	}
+	buf = malloc(h.len ? h.len : 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e = mig_read_exact(r, buf, h.len, err, errlen);
+	e = e ?: mig_parse_desc(buf, h.len, d, err, errlen);
+	free(buf);
+	if (e) {
+		refuse(fd, err);
+		return NULL;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.machine = d->machine;
+	tmp.cpuid = d->cpuid;
+	tmp.disks = d->disks;
+	memcpy(tmp.nics, d->nics, sizeof(tmp.nics));
+	if (snap_build_config(&tmp, in->local, NULL, cfg, err, errlen) ||
+	    apply_overrides(cfg, in->local, err, errlen)) {
+		refuse(fd, err);
+		return NULL;
+	}
+	cfg->incoming = true;
+	vm = vm_create(cfg, err, errlen);
+	if (vm && snap_check_cpu(vm, &tmp, err, errlen)) {
+		vm_destroy(vm);
+		vm = NULL;
+	}
+	if (!vm) {
+		refuse(fd, err);
+		return NULL;
+	}
+	return vm;
+}
+
+struct vm *migration_receive(const struct migration_incoming *in, int lfd, struct vm_config *cfg,
+			     char *err, size_t errlen)
+{
+	struct mig_reader r = {
+	    .cancel_fd = -1, .timeout_ms = MIG_DEST_TIMEOUT_MS, .kill_at_pass = -1};
+	struct mig_writer w = {.cancel_fd = -1};
+	struct mig_desc d;
+	struct snapshot s;
+	struct mig_commit commit;
+	struct mig_done done;
+	struct vm *vm = NULL;
+	uint8_t *state = NULL;
+	size_t state_len = 0;
+	const char *fault = getenv("HEARTH_TEST_MIGRATION_KILL_AT_PASS");
+	uint64_t t0, t_commit;
+	int fd, e;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&d, 0, sizeof(d));
+	memset(&s, 0, sizeof(s));
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	close(lfd);
+	if (fd < 0) {
+		snprintf(err, errlen, "migration: accept: %s", strerror(errno));
+		return NULL;
+	}
+	t0 = now_ns();
+	r.fd = w.fd = fd;
+	if (fault)
+		r.kill_at_pass = atoi(fault);
+	vm = accept_vm(&r, fd, in, cfg, &d, err, errlen);
+	if (!vm)
+		goto fail;
+	e = mig_write_rec(&w, MIG_REC_ACCEPT, NULL, 0, NULL, 0);
+	if (e) {
+		snprintf(err, errlen, "migration: the source is gone: %s", strerror(-e));
+		goto fail;
+	}
+	e = mig_receive_memory(&r, &vm->mem, &state, &state_len, err, errlen);
+	e = e ?: snapshot_parse(state, state_len, &s, err, errlen);
+	free(state);
+	if (e)
+		goto fail;
+	if (memcmp(&s.machine, &d.machine, sizeof(s.machine))) {
+		snprintf(err, errlen,
+			 "bad stream: the state's machine differs from its description");
+		goto fail;
+	}
+	if (snap_restore_state(vm, &s, err, errlen) || vm_pause(vm))
+		goto fail;
+	mig_log_ram_hash(&vm->mem, "received");
+	e = mig_write_rec(&w, MIG_REC_READY, NULL, 0, NULL, 0);
+	if (e) {
+		snprintf(err, errlen, "migration: the source is gone: %s", strerror(-e));
+		goto fail;
+	}
+	fprintf(stderr, "hearth: migration: ready, waiting for the commit\n");
+	r.timeout_ms = -1;
+	e = mig_expect(&r, MIG_REC_COMMIT, &commit, sizeof(commit), NULL, err, errlen);
+	if (e) {
+		snprintf(err + strlen(err), errlen - strlen(err),
+			 " (no commit: the source keeps the VM)");
+		goto fail;
+	}
+	/* Committed: the guest is ours now, its disks released by the source. */
+	t_commit = now_ns();
+	for (unsigned i = 0; i < vm->virtio.nr_blk; i++)
+		if (vm->virtio.blk[i] && block_lock(vm->virtio.blk[i]->bdev, err, errlen))
+			goto fail;
+	vm_resume(vm);
+	done.downtime_ns = commit.paused_ns + (now_ns() - t_commit);
+	announce(vm);
+	if (mig_write_rec(&w, MIG_REC_DONE, &done, sizeof(done), NULL, 0))
+		log_warn("migration: cannot report the downtime to the source");
+	close(fd);
+	fprintf(
+	    stderr, "hearth: migration: received VM %s (%llu bytes in %llu ms, downtime %llu ms)\n",
+	    cfg->id, (unsigned long long)r.bytes, (unsigned long long)((now_ns() - t0) / 1000000),
+	    (unsigned long long)((done.downtime_ns + 999999) / 1000000));
+	snapshot_free(&s);
+	mig_desc_free(&d);
+	return vm;
+
+fail:
+	close(fd);
+	snapshot_free(&s);
+	mig_desc_free(&d);
+	vm_destroy(vm);
+	return NULL;
+}
