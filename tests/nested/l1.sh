@@ -45,6 +45,9 @@ L1_MODULES=(
 	arch/x86/kvm/kvm-amd.ko
 	drivers/net/tun.ko
 	drivers/net/veth.ko
+	net/llc/llc.ko
+	net/802/stp.ko
+	net/bridge/bridge.ko
 	drivers/virtio/virtio_ring.ko
 	drivers/virtio/virtio.ko
 	drivers/virtio/virtio_pci_modern_dev.ko
@@ -166,6 +169,11 @@ l1_payload() {
 	elif [ "$HEARTH_VMM" = hearth ]; then
 		l1_die "no hearth binary at $HEARTH_BIN (build it: meson setup build && ninja -C build)"
 	fi
+	# line-stamp (bench/line_stamp.c, built next to hearth): when console
+	# lines arrive, for the migration cases and bench/migrate.
+	local stamp_bin
+	stamp_bin=$(dirname "$HEARTH_BIN")/bench/line-stamp
+	[ -x "$stamp_bin" ] && l1_add_elf "$stage" "$stamp_bin" /hearth/build/line-stamp
 	install -m 0755 "$cmdfile" "$stage/hearth/l1-command"
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
 		>"$output"
