@@ -13,6 +13,7 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,7 @@
 #define MIG_THROTTLE_AFTER 8  /* passes before the vCPUs are throttled */
 #define MIG_THROTTLE_STEP  20
 #define MIG_LINGER_NS	   2000000000ULL
+#define PAGEMAP_BATCH	   512	 /* pagemap entries read at once (2 MiB of guest memory) */
 #define MIG_READY_TIMEOUT  60000 /* ms the destination may take to load the state */
 
 /* Steps run on the VM's event loop. */
@@ -51,7 +53,8 @@ struct migration {
 	bool job, quit, lingering, completed_read;
 	struct migration_params params;
 	struct migration_status st;
-	int cancel_fd; /* eventfd: cancel (or quit) */
+	int cancel_fd;	/* eventfd: cancel (or quit) */
+	int pagemap_fd; /* /proc/self/pagemap, opened before the thread's filter; -1: none */
 	bool cancelled;
 
 	/* A step for the event loop. */
@@ -257,6 +260,12 @@ struct mig_run_ctx {
 	struct mig_reader r;
 	uint64_t last_kick;
 	uint64_t records;
+	/* /proc/self/pagemap entries of 2 MiB of one region (first pass). */
+	const struct gm_region *pm_region;
+	uint64_t pm_first;
+	bool pm_valid;
+	size_t pm_count;
+	uint64_t pm[PAGEMAP_BATCH];
 };
 
 static void set_state(struct migration *m, enum migration_state s)
@@ -313,6 +322,32 @@ static int flush_zero(struct mig_run_ctx *c, struct page_runs *pr)
 }
 
 /*
+ * Whether page p of region g may hold data: on the first pass over
+ * anonymous memory, a page the kernel never populated (neither present
+ * nor swapped, /proc/self/pagemap) reads as zeros and need not be read.
+ * Anything else (file-backed memory, no pagemap) counts as populated.
+ */
+static bool page_populated(struct mig_run_ctx *c, const struct gm_region *g, uint64_t p)
+{
+	uint64_t first = p - p % PAGEMAP_BATCH;
+
+	if (c->m->pagemap_fd < 0 || c->m->vm->mem.backing != GM_BACKING_ANON)
+		return true;
+	if (c->pm_region != g || c->pm_first != first || !c->pm_valid) {
+		uint64_t vpn = ((uintptr_t)g->hva + first * GM_PAGE_SIZE) / GM_PAGE_SIZE;
+		ssize_t n = pread(c->m->pagemap_fd, c->pm, sizeof(c->pm), (off_t)(vpn * 8));
+
+		c->pm_region = g;
+		c->pm_first = first;
+		c->pm_valid = n > 0;
+		c->pm_count = n > 0 ? (size_t)n / 8 : 0;
+	}
+	if (!c->pm_valid || p - first >= c->pm_count)
+		return true;
+	return (c->pm[p - first] >> 62) != 0; /* bit 63 present, bit 62 swapped */
+}
+
+/*
  * Send the pages of every region set in dirty (all pages when dirty is
  * NULL: the first pass, which skips zero pages, the destination's memory
  * starting zeroed). Returns 0 or -errno.
@@ -337,7 +372,8 @@ static int send_pages(struct mig_run_ctx *c, uint64_t *const *dirty, uint64_t *s
 					p |= 63; /* a clean word: 64 pages at once */
 				continue;
 			}
-			zero = snap_page_is_zero(hva);
+			zero = !dirty && !page_populated(c, pr.g, p);
+			zero = zero || snap_page_is_zero(hva);
 			(*sent_pages)++;
 			if (zero) {
 				r = pr.data_len ? flush_data(c, &pr) : 0;
@@ -699,6 +735,7 @@ struct migration *migration_create(struct vm *vm, char *err, size_t errlen)
 	m->vm = vm;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
+	m->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->cancel_fd < 0 || m->call_fd < 0 ||
@@ -720,6 +757,8 @@ struct migration *migration_create(struct vm *vm, char *err, size_t errlen)
 	m->thread_started = true;
 	return m;
 fail:
+	if (m->pagemap_fd >= 0)
+		close(m->pagemap_fd);
 	if (m->cancel_fd >= 0)
 		close(m->cancel_fd);
 	if (m->call_fd >= 0)
@@ -805,6 +844,8 @@ void migration_destroy(struct migration *m)
 	event_loop_remove(&m->vm->loop, m->call_fd);
 	close(m->call_fd);
 	close(m->cancel_fd);
+	if (m->pagemap_fd >= 0)
+		close(m->pagemap_fd);
 	free(m->state);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);

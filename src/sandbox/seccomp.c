@@ -146,6 +146,7 @@ static const struct seccomp_rule rules[] = {
     {"recvfrom", K_MIG, ARG_ANY},
     {"sendto", K_MIG, ARG_ANY},
     {"readv", K_MIG, ARG_ANY},
+    {"pread64", K_MIG, ARG_ANY}, /* /proc/self/pagemap: which pages were never touched */
     /* files: snapshots (event loop); the API's checks of host paths */
     {"openat", K_VMM | K_API, ARG_ANY},
     {"newfstatat", K_VMM | K_API, ARG_ANY},
