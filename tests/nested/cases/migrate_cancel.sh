@@ -118,7 +118,8 @@ from=$(mig_counts src | tail -n1)
 	fail "the last migration failed: $(tail -n1 "$CASE_DIR/m3.out")"
 cat "$CASE_DIR/m3.out"
 vm_wait_exit src 30 || fail "the source hearth still runs after the hand-over"
-vm_wait_for dst3 "^CNT-$((from + 200))" 60 || fail "the counter did not go on at the destination"
+last=$(mig_counts src | tail -n1)
+vm_wait_for dst3 "^CNT-$((last + 200))" 60 || fail "the counter did not go on at the destination"
 g=$(mig_gaps src dst3 "$from")
 [ "$(mig_field "$g" dup)" = 0 ] || fail "counts printed by both hosts ($g)"
 [ "$(mig_field "$g" missing)" -le 1 ] || fail "counts lost ($g)"
