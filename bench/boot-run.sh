@@ -95,19 +95,8 @@ measure() {
 		"$([ -n "$killed" ] && echo '   (killed: did not exit)')"
 }
 
-median() { # column FILE
-	awk -v c="$1" '$c != "n/a" { print $c }' "$2" | sort -n |
-		awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a";
-			else if (NR % 2) print v[(NR + 1) / 2];
-			else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() {
-	case "$1$2" in
-	*n/a*) echo n/a ;;
-	*) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }' ;;
-	esac
-}
+# shellcheck source=bench/stats.sh
+. "$here/stats.sh"
 
 have_hearth=1
 if [ ! -x "$HEARTH_BIN" ]; then

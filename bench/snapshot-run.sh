@@ -1,0 +1,240 @@
+#!/bin/sh
+# bench/snapshot-run.sh RUNS: the Linux-guest half of bench/snapshot (POSIX
+# sh; runs in the nested host or directly on a KVM host that boots stock
+# kernels). The same guest (the default kernel and busybox initramfs, 1 vCPU,
+# BENCH_MEMORY_MIB, default 256) is saved and restored RUNS times by hearth
+# and by Debian's QEMU (-M microvm), alternating:
+#
+#   save     the guest's shell runs a busy loop printing "HEARTH-TICK N"
+#            every 50 rounds; then, timed: hearth's PATCH /vm Paused and
+#            PUT /snapshot/create (state and memory files), QEMU's monitor
+#            `migrate "exec:cat > FILE"` of the running guest (bandwidth
+#            unlimited; it stops the guest at the end) until it has
+#            finished (the monitor answers the next command);
+#   restore  from exec of a fresh VMM process until the restored guest
+#            prints its next tick: hearth started with --api-sock, waited
+#            for, and PUT /snapshot/load with resume_vm; QEMU started with
+#            -incoming "exec:cat FILE" (the guest was running when saved:
+#            it runs on as soon as the state is in).
+#   load     hearth only: the PUT /snapshot/load round trip.
+#
+# The files are on L1's tmpfs (page cache: a warm restore). Prints each run,
+# then medians side by side with the ratio hearth/QEMU.
+# Environment: HEARTH_BIN, GUEST_KERNEL, GUEST_INITRD, BENCH_CMDLINE
+# (default "console=ttyS0 quiet"), BENCH_MEMORY_MIB (256), BENCH_TIMEOUT
+# (seconds for a boot or a restore, 300).
+runs=${1:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+HEARTH_BIN=${HEARTH_BIN:-$root/build/hearth}
+GUEST_KERNEL=${GUEST_KERNEL:-$root/guest/out/vmlinuz}
+GUEST_INITRD=${GUEST_INITRD:-$root/guest/out/initramfs.cpio.gz}
+cmdline=${BENCH_CMDLINE:-console=ttyS0 quiet}
+mem=${BENCH_MEMORY_MIB:-256}
+timeout=${BENCH_TIMEOUT:-300}
+# The guest's busy loop; its echo on the console does not match the tick pattern.
+# shellcheck disable=SC2016 # expanded by the guest's shell
+loop='i=0; while :; do i=$((i+1)); [ $((i % 50)) = 0 ] && echo "HEARTH-TICK $i"; done'
+tick='HEARTH-TICK [0-9]'
+
+if [ -x /usr/bin/date ] && [ "$(/usr/bin/date +%N)" != %N ]; then
+	now_ns() { /usr/bin/date +%s%N; }
+else
+	echo "bench/snapshot: needs GNU date (+%N)" >&2
+	exit 2
+fi
+command -v curl >/dev/null || { echo "bench/snapshot: needs curl" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/bench-snap.XXXXXX)
+pids=
+cleanup() {
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+die() {
+	echo "bench/snapshot: $*" >&2
+	for f in "$work"/*.log "$work"/*.err; do
+		[ -s "$f" ] && { echo "--- $f"; tail -c 1500 "$f"; } >&2
+	done
+	exit 1
+}
+
+# wait_for PATTERN FILE: until FILE holds a line matching PATTERN (bounded).
+wait_for() {
+	deadline=$(($(date +%s) + timeout))
+	until grep -q "$1" "$2" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# api SOCK METHOD PATH [BODY]: one request; fails unless it answers 2xx.
+api() {
+	code=$(curl -s -o "$work/api.body" -w '%{http_code}' --unix-socket "$1" -X "$2" \
+		${4:+-H 'Content-Type: application/json' -d "$4"} "http://localhost$3")
+	case "$code" in 2??) return 0 ;; esac
+	die "$2 $3: $code $(cat "$work/api.body" 2>/dev/null)"
+}
+
+# watch_ticks NAME: a reader on the fifo $work/NAME.fifo that logs it to
+# $work/NAME.log and writes the clock to $work/NAME.t1 at the first tick.
+watch_ticks() {
+	rm -f "$work/$1.fifo" "$work/$1.t1"
+	mkfifo "$work/$1.fifo"
+	{
+		tee "$work/$1.log" | { grep -q -m1 "$tick" && now_ns >"$work/$1.t1"; cat >/dev/null; }
+	} <"$work/$1.fifo" &
+}
+
+# wait_t1 NAME: until the tick's clock is written (bounded).
+wait_t1() {
+	deadline=$(($(date +%s) + timeout))
+	until [ -s "$work/$1.t1" ]; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "$1: no tick after the restore"
+		sleep 0.01
+	done
+}
+
+stop() { # stop PID: end a VMM
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	pids=
+}
+
+ms() { echo $((($2 - $1) / 1000000)); }
+
+hearth_save() {
+	rm -f "$work/h.in" "$work/h.state" "$work/h.mem" "$work/h.sock"
+	mkfifo "$work/h.in"
+	"$HEARTH_BIN" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$cmdline" \
+		--cpus 1 --memory "${mem}M" --api-sock "$work/h.sock" \
+		<"$work/h.in" >"$work/h.log" 2>"$work/h.err" &
+	pid=$!
+	pids=$pid
+	exec 3>"$work/h.in"
+	wait_for HEARTH-GUEST-READY "$work/h.log" || die "hearth: the guest did not boot"
+	echo "  (hearth: the guest is up)"
+	echo "$loop" >&3
+	wait_for "$tick" "$work/h.log" || die "hearth: the guest does not tick"
+	t0=$(now_ns)
+	api "$work/h.sock" PATCH /vm '{"state": "Paused"}'
+	api "$work/h.sock" PUT /snapshot/create "{\"snapshot_path\": \"$work/h.state\",
+		\"mem_file_path\": \"$work/h.mem\", \"snapshot_type\": \"Full\"}"
+	t1=$(now_ns)
+	exec 3>&-
+	stop "$pid"
+	save=$(ms "$t0" "$t1")
+	size=$(($(du -k "$work/h.mem" | cut -f1) / 1024))
+}
+
+hearth_restore() {
+	rm -f "$work/r.sock"
+	watch_ticks r
+	t0=$(now_ns)
+	"$HEARTH_BIN" run --api-sock "$work/r.sock" </dev/null >"$work/r.fifo" 2>"$work/r.err" &
+	pid=$!
+	pids=$pid
+	deadline=$(($(date +%s) + timeout))
+	until curl -s -o /dev/null --unix-socket "$work/r.sock" http://localhost/; do
+		kill -0 "$pid" 2>/dev/null || die "hearth: the restoring process ended"
+		[ "$(date +%s)" -lt "$deadline" ] || die "hearth: its API did not come up"
+	done
+	tl=$(now_ns)
+	api "$work/r.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/h.state\",
+		\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/h.mem\"},
+		\"resume_vm\": true}"
+	tl1=$(now_ns)
+	wait_t1 r
+	restore=$(ms "$t0" "$(cat "$work/r.t1")")
+	load=$(ms "$tl" "$tl1")
+	stop "$pid"
+	wait
+}
+
+qemu_common() {
+	qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m "$mem" -nodefaults -no-user-config \
+		-display none -no-reboot -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+		-append "$cmdline" "$@"
+}
+
+qemu_save() {
+	rm -f "$work/q.mon" "$work/qser.in" "$work/qser.out" "$work/q.state"
+	mkfifo "$work/q.mon" "$work/qser.in" "$work/qser.out"
+	qemu_common -chardev "pipe,id=ser,path=$work/qser" -serial chardev:ser -monitor stdio \
+		<"$work/q.mon" >"$work/q.monlog" 2>"$work/q.err" &
+	pid=$!
+	pids=$pid
+	exec 5>"$work/q.mon"
+	cat "$work/qser.out" >"$work/q.log" &
+	exec 4>"$work/qser.in"
+	wait_for HEARTH-GUEST-READY "$work/q.log" || die "qemu: the guest did not boot"
+	echo "  (qemu: the guest is up)"
+	echo "$loop" >&4
+	wait_for "$tick" "$work/q.log" || die "qemu: the guest does not tick"
+	echo "migrate_set_parameter max-bandwidth 64G" >&5
+	# The monitor answers `info status` only once the migration has finished.
+	t0=$(now_ns)
+	echo "migrate \"exec:cat > $work/q.state\"" >&5
+	echo "info status" >&5
+	deadline=$(($(date +%s) + timeout))
+	until grep -q "VM status" "$work/q.monlog"; do
+		kill -0 "$pid" 2>/dev/null || die "qemu: it ended while saving"
+		[ "$(date +%s)" -lt "$deadline" ] || die "qemu: the migration did not finish"
+	done
+	t1=$(now_ns)
+	grep -q "VM status: paused (postmigrate)" "$work/q.monlog" ||
+		die "qemu: the migration did not complete: $(cat "$work/q.monlog")"
+	echo quit >&5
+	exec 4>&- 5>&-
+	stop "$pid"
+	wait
+	save=$(ms "$t0" "$t1")
+	size=$(($(du -k "$work/q.state" | cut -f1) / 1024))
+}
+
+qemu_restore() {
+	watch_ticks s
+	t0=$(now_ns)
+	qemu_common -serial stdio -monitor none -incoming "exec:cat $work/q.state" \
+		</dev/null >"$work/s.fifo" 2>"$work/s.err" &
+	pid=$!
+	pids=$pid
+	wait_t1 s
+	restore=$(ms "$t0" "$(cat "$work/s.t1")")
+	stop "$pid"
+	wait
+}
+
+# shellcheck source=bench/stats.sh
+. "$here/stats.sh"
+
+[ -x "$HEARTH_BIN" ] || die "no hearth binary at $HEARTH_BIN"
+: >"$work/hearth"
+: >"$work/qemu"
+echo "snapshot: $(basename "$GUEST_KERNEL") + busybox initramfs, 1 vCPU, $mem MiB, a busy shell loop"
+i=1
+while [ "$i" -le "$runs" ]; do
+	echo "run $i/$runs:"
+	hearth_save
+	hearth_restore
+	echo "$save $restore $load $size" >>"$work/hearth"
+	printf '  hearth  save %6s ms   restore %6s ms   (load request %s ms)   file %s MiB\n' \
+		"$save" "$restore" "$load" "$size"
+	qemu_save
+	qemu_restore
+	echo "$save $restore 0 $size" >>"$work/qemu"
+	printf '  qemu    save %6s ms   restore %6s ms   file %s MiB\n' "$save" "$restore" "$size"
+	i=$((i + 1))
+done
+
+hs=$(median 1 "$work/hearth")
+qs=$(median 1 "$work/qemu")
+hr=$(median 2 "$work/hearth")
+qr=$(median 2 "$work/qemu")
+echo
+echo "median of $runs runs (ms)            hearth      qemu   hearth/qemu"
+printf '%-33s %8s %9s %13s\n' "save (pause + write the files)" "$hs" "$qs" "$(ratio "$hs" "$qs")"
+printf '%-33s %8s %9s %13s\n' "restore: exec -> the guest ticks" "$hr" "$qr" "$(ratio "$hr" "$qr")"
+printf '%-33s %8s\n' "hearth's load request" "$(median 3 "$work/hearth")"
