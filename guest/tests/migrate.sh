@@ -18,6 +18,11 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in hearth.dirty=*) dirty=${arg#hearth.dirty=} ;; esac
 done
 
+# Timed waits without a fork (a fork and exec per tick is slow in a nested
+# guest under TCG): read -t on a FIFO that never gets data.
+mkfifo /tmp/never
+exec 3<>/tmp/never
+
 ip link set lo up
 ip link set eth0 up
 ip addr add "$addr" dev eth0
@@ -39,11 +44,10 @@ fi
 		END { print "NET-END " n; fflush() }'
 	echo NET-CLOSED
 ) &
-
-# Timed waits without a fork (a fork and exec per tick is slow in a nested
-# guest under TCG): read -t on a FIFO that never gets data.
-mkfifo /tmp/never
-exec 3<>/tmp/never
+# Listening (state 0A on port 7000, 1B58) before the peer is told to connect.
+until grep -q ':1B58 0*:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+	read -t 0.05 -u 3 x
+done
 
 if [ "$dirty" -gt 0 ]; then
 	# A 256 MiB tmpfs file rewritten round and round with 64 KiB blocks of
