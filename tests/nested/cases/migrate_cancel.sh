@@ -38,10 +38,11 @@ migrate_bg() {
 	echo $! >"$CASE_DIR/$_mn.pid"
 }
 
-# migrate_wait_pass1 NAME: until its first pass has sent something.
+# migrate_wait_pass1 NAME: until the pre-copy has begun (the first pass;
+# hearth numbers it 0).
 migrate_wait_pass1() {
 	_deadline=$(($(date +%s) + 120))
-	until grep -q 'migrate: precopy pass 1: sent [1-9]' "$CASE_DIR/$1.out"; do
+	until grep -q '^migrate: precopy pass' "$CASE_DIR/$1.out"; do
 		kill -0 "$(cat "$CASE_DIR/$1.pid")" 2>/dev/null ||
 			fail "$1: hearth migrate ended before its first pass: $(tail -n1 "$CASE_DIR/$1.out")"
 		[ "$(date +%s)" -lt "$_deadline" ] || fail "$1: the first pass never started"
