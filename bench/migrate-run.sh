@@ -7,13 +7,13 @@
 # from network namespace hm-src to hm-dst over a veth pair
 # (tests/nested/migrate_env.sh), the disk image shared. Prints one line per
 # migration:
-#   RESULT VMM RATE total=MS gap=MS tick=MS own_total=MS own_downtime=MS
+#   RESULT VMM RATE total=MS gap=MS tick=MS own_total=MS own_downtime=MS dirtied=MBPS
 # total: from just before the migration is asked for until the guest's first
 # console line from the destination; gap: the longest pause in the guest's
 # counter as its consoles' lines arrive (line-stamp), the guest-visible
 # downtime, measured the same way for both; tick: the longest one in the
 # 2 s before; own_*: what the VMM itself reports (hearth migrate's summary,
-# QEMU's query-migrate).
+# QEMU's query-migrate); dirtied: the rate the guest reached, MB/s.
 #
 # hearth: `hearth run ... --api-sock` on the source, `hearth run --incoming
 # tcp:ADDR:PORT` on the destination, `hearth migrate --max-downtime 300`
@@ -88,8 +88,11 @@ report() {
 	_first=$(mig_stamps dst | head -n1 | cut -d' ' -f1)
 	[ -n "$_first" ] || fail "$1: no counter line from the destination"
 	[ "$(mig_field "$_g" dup)" = 0 ] || fail "$1: counts printed by both hosts ($_g)"
+	# The rate the guest reached before the move (its last HEARTH-DIRTY line).
+	_d=$(tr -d '\r' <"$CASE_DIR/src.out" | sed -n 's/^HEARTH-DIRTY mb=\([0-9]*\) cs=\([0-9]*\)$/\1 \2/p' |
+		tail -n1 | awk '$2 > 0 { printf "%.0f", $1 * 100 / $2 }')
 	echo "RESULT $1 $2 total=$(((_first - $4) / 1000)) gap=$(mig_field "$_g" gap)" \
-		"tick=$(mig_field "$_g" pre) own_total=$5 own_downtime=$6"
+		"tick=$(mig_field "$_g" pre) own_total=$5 own_downtime=$6 dirtied=${_d:-0}"
 }
 
 # cleanup: every VMM of this measurement gone, the network removed.
