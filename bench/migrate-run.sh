@@ -75,9 +75,23 @@ json_num() {
 	echo "$1" | sed -n "s/.*\"$2\": *\([0-9][0-9]*\).*/\1/p" | head -n1
 }
 
-# steady NAME: the guest counts and (with a rate) dirties; 2 s of counting.
+# dirtied_mb NAME: megabytes the guest's dirtier has written so far.
+dirtied_mb() {
+	tr -d '\r' <"$CASE_DIR/$1.out" | sed -n 's/^HEARTH-DIRTY mb=\([0-9]*\) .*/\1/p' | tail -n1
+}
+
+# steady NAME RATE: the guest counts and (with a rate) has written its whole
+# 256 MiB buffer once (at most 300 s: a slow host may not reach the rate);
+# then 200 counts more.
 steady() {
 	vm_wait_for "$1" HEARTH-MIG-READY 300 || fail "$1: the guest did not start its counter"
+	if [ "$2" -gt 0 ]; then
+		_deadline=$(($(date +%s) + 300))
+		while [ "$(dirtied_mb "$1")" -lt 269 ] 2>/dev/null || [ -z "$(dirtied_mb "$1")" ]; do
+			[ "$(date +%s)" -lt "$_deadline" ] || break
+			sleep 0.5
+		done
+	fi
 	_c=$(mig_counts "$1" | tail -n1)
 	vm_wait_for "$1" "^CNT-$((_c + 200))" 120 || fail "$1: the counter does not count"
 }
@@ -119,7 +133,7 @@ run_hearth() {
 		--net "tap=$MIG_TAP,mac=$MIG_GUEST_MAC" --api-sock "$CASE_DIR/src.sock"
 	mig_start dst $MIG_DST --incoming "tcp:$MIG_DST_ADDR:$MIG_PORT"
 	vm_wait_for dst "migration: listening on" 60 || fail "hearth: the destination did not listen"
-	steady src
+	steady src "$rate"
 	from=$(mig_counts src | tail -n1)
 	start=$(mig_mark)
 	"$HEARTH_BIN" migrate --api-sock "$CASE_DIR/src.sock" --to "tcp:$MIG_DST_ADDR:$MIG_PORT" \
@@ -167,7 +181,7 @@ run_qemu() {
 	exec 7>"$CASE_DIR/src.qmp.in" 8<"$CASE_DIR/src.qmp.out"
 	IFS= read -r -t 60 greeting <&8 || fail "qemu: no QMP greeting"
 	qmp src '{"execute": "qmp_capabilities"}'
-	steady src
+	steady src "$rate"
 	qmp src '{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 300, "max-bandwidth": 10737418240}}'
 	case "$QMP_REPLY" in *'"error"'*) fail "qemu: migrate-set-parameters: $QMP_REPLY" ;; esac
 	from=$(mig_counts src | tail -n1)
