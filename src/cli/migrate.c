@@ -569,7 +569,7 @@ static int migrate_follow(struct migrate_client *c)
 			migrate_view_break(&view);
 			migrate_fmt_bytes(st.bytes_sent, err, sizeof(err));
 			printf("hearth migrate: completed in %" PRIu64 " ms, downtime %" PRIu64
-			       " ms (%s sent in %" PRIu64 " passes)\n",
+			       " ms (%s sent, last pass %" PRIu64 ")\n",
 			       st.total_time_ms, st.downtime_ms, err, st.pass);
 			return 0;
 		case MIGRATE_STATE_FAILED:

@@ -107,7 +107,7 @@ expect 1 "cannot reach the API socket $dir/none" migrate --api-sock "$dir/none" 
 
 # --- completed: exit 0, the summary, the body sent, one line per pass/state.
 if run complete 0 --max-downtime 40 --max-bandwidth 125; then
-	grep -q "^hearth migrate: completed in 1234 ms, downtime 7 ms (1.1 GiB sent in 4 passes)$" \
+	grep -q "^hearth migrate: completed in 1234 ms, downtime 7 ms (1.1 GiB sent, last pass 4)$" \
 		"$dir/out" || bad "complete: no summary line: $(cat "$dir/out")"
 	[ -s "$dir/err" ] && bad "complete: stderr not empty: $(cat "$dir/err")"
 	put=$(grep '^PUT /migrate ' "$dir/log")
