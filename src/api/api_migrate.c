@@ -312,6 +312,10 @@ void api_migrate_incoming_op(struct api *api, struct api_op *op)
 		api_fault(op, 400, "An incoming migration needs a hearth without a VM");
 		return;
 	}
+	if (migration_check_local(&api->cfg, err, sizeof(err))) {
+		api_fault(op, 400, "Cannot take the incoming VM's drives: %s", err);
+		return;
+	}
 	fd = migration_listen(op->state_path, err, sizeof(err));
 	if (fd < 0) {
 		api_fault(op, 400, "Cannot listen: %s", err);
@@ -348,7 +352,7 @@ struct vm *api_migrate_receive(struct api *api, int *status)
 	}
 	api_adopt_config(api, &cfg);
 	api->vm = vm;
-	api->state = API_RUNNING;
+	api->state = vm_is_paused(vm) ? API_PAUSED : API_RUNNING; /* paused on the source */
 	pthread_mutex_unlock(&api->lock);
 	return vm;
 }

@@ -488,6 +488,7 @@ int api_attach(struct api *api, struct vm *vm)
 	pthread_mutex_unlock(&api->lock);
 	api_migrate_attach(api, vm);
 	r = event_loop_add(&vm->loop, api->efd, EPOLLIN, api_on_event, api);
+	r = r ?: event_loop_set_control(&vm->loop, api->efd); /* served while devices are held */
 	if (r)
 		log_error("api: cannot watch requests on the event loop: %s", strerror(-r));
 	else if ((r = api_metrics_timer_start(api, vm)))

@@ -6,6 +6,7 @@
 #include "api/api_priv.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "migration/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -146,8 +147,10 @@ void api_run_op(struct api *api, struct api_op *op)
 					   op->has_tx ? &op->tx : NULL);
 		break;
 	case API_OP_PAUSE: {
-		int r = vm_pause(vm);
-		if (r)
+		int r = migration_holds_vm(api->mig) ? -EBUSY : vm_pause(vm);
+		if (r == -EBUSY)
+			api_fault(op, 400, "The microVM is in a migration's last phase");
+		else if (r)
 			api_fault(op, 400, "Cannot pause the microVM: %s",
 				  r == -ESHUTDOWN ? "it is stopping" : strerror(-r));
 		else
@@ -155,8 +158,10 @@ void api_run_op(struct api *api, struct api_op *op)
 		break;
 	}
 	case API_OP_RESUME: {
-		int r = vm_resume(vm);
-		if (r)
+		int r = migration_holds_vm(api->mig) ? -EBUSY : vm_resume(vm);
+		if (r == -EBUSY)
+			api_fault(op, 400, "The microVM is in a migration's last phase");
+		else if (r)
 			api_fault(op, 400, "Cannot resume the microVM: %s", strerror(-r));
 		else
 			api->state = API_RUNNING;

@@ -337,8 +337,15 @@ static struct vm *run_incoming(const struct vm_config *local, const char *spec, 
 	struct migration_incoming in = {.local = local};
 	char err[512] = "";
 	struct vm *vm;
-	int lfd = migration_listen(spec, err, sizeof(err));
+	int lfd;
 
+	/* A bad override is refused now, before any source connects. */
+	if (migration_check_local(local, err, sizeof(err))) {
+		fprintf(stderr, "hearth: --incoming: %s\n", err);
+		*status = VM_EXIT_USAGE;
+		return NULL;
+	}
+	lfd = migration_listen(spec, err, sizeof(err));
 	*status = VM_EXIT_HOST_ERROR;
 	if (lfd < 0) {
 		fprintf(stderr, "hearth: %s\n", err);

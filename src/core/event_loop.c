@@ -10,6 +10,8 @@
 struct event_source {
 	int fd;
 	atomic_bool removed;
+	uint32_t events; /* what is watched (also while held) */
+	bool control;	 /* never held by event_loop_hold() */
 	event_handler_fn handler;
 	void *opaque;
 	struct event_source *next;
@@ -21,6 +23,7 @@ int event_loop_init(struct event_loop *loop)
 {
 	loop->sources = NULL;
 	loop->stop = false;
+	atomic_store(&loop->held, false);
 	pthread_mutex_init(&loop->lock, NULL);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return loop->epfd < 0 ? -errno : 0;
@@ -65,12 +68,17 @@ int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_handl
 	if (!s)
 		return -ENOMEM;
 	s->fd = fd;
+	s->events = events;
 	s->handler = handler;
 	s->opaque = opaque;
 	ev.data.ptr = s;
 	pthread_mutex_lock(&loop->lock);
 	if (find_source(loop, fd)) {
 		r = -EEXIST;
+	} else if (atomic_load(&loop->held)) {
+		/* Watched from event_loop_release() on. */
+		s->next = loop->sources;
+		loop->sources = s;
 	} else if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		r = -errno;
 	} else {
@@ -93,7 +101,11 @@ int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
 	s = find_source(loop, fd);
 	if (s) {
 		ev.data.ptr = s;
-		r = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+		s->events = events;
+		if (atomic_load(&loop->held) && !s->control)
+			r = 0;
+		else
+			r = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 	}
 	pthread_mutex_unlock(&loop->lock);
 	return r;
@@ -106,12 +118,60 @@ int event_loop_remove(struct event_loop *loop, int fd)
 	pthread_mutex_lock(&loop->lock);
 	s = find_source(loop, fd);
 	if (s) {
-		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT while held: fine */
 		/* Freed by the loop thread after its batch: an event may still name it. */
 		atomic_store(&s->removed, true);
 	}
 	pthread_mutex_unlock(&loop->lock);
 	return s ? 0 : -ENOENT;
+}
+
+int event_loop_set_control(struct event_loop *loop, int fd)
+{
+	struct event_source *s;
+
+	pthread_mutex_lock(&loop->lock);
+	s = find_source(loop, fd);
+	if (s)
+		s->control = true;
+	pthread_mutex_unlock(&loop->lock);
+	return s ? 0 : -ENOENT;
+}
+
+int event_loop_hold(struct event_loop *loop)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&loop->lock);
+	if (!atomic_load(&loop->held)) {
+		atomic_store(&loop->held, true);
+		for (struct event_source *s = loop->sources; s; s = s->next)
+			if (!s->control && !atomic_load(&s->removed) &&
+			    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0 &&
+			    errno != ENOENT)
+				r = r ?: -errno;
+	}
+	pthread_mutex_unlock(&loop->lock);
+	return r;
+}
+
+int event_loop_release(struct event_loop *loop)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&loop->lock);
+	if (atomic_load(&loop->held)) {
+		atomic_store(&loop->held, false);
+		for (struct event_source *s = loop->sources; s; s = s->next) {
+			struct epoll_event ev = {.events = s->events, .data.ptr = s};
+
+			if (!s->control && !atomic_load(&s->removed) &&
+			    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 && errno != EEXIST)
+				r = r ?: -errno;
+		}
+	}
+	pthread_mutex_unlock(&loop->lock);
+	return r;
 }
 
 /*
@@ -146,6 +206,9 @@ int event_loop_run_once(struct event_loop *loop, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		struct event_source *s = evs[i].data.ptr;
 		if (atomic_load(&s->removed))
+			continue;
+		/* Held by a handler earlier in this batch: it waits for the release. */
+		if (atomic_load(&loop->held) && !s->control)
 			continue;
 		s->handler(s->opaque, evs[i].events);
 		ran++;

@@ -38,7 +38,7 @@
 #include "vmm/config.h"
 
 #define MIG_MAGIC   "HRTHMIG1"
-#define MIG_VERSION 1
+#define MIG_VERSION 2 /* 2: COMMIT carries flags */
 /* Pages in one PAGES record at most (1 MiB). */
 #define MIG_MAX_RUN 256
 /* Largest REFUSE reason. */
@@ -82,8 +82,13 @@ struct mig_pass {
 	uint64_t pages;
 };
 
+/* mig_commit.flags */
+#define MIG_COMMIT_PAUSED 1u /* the user had paused the VM: it stays paused on arrival */
+
 struct mig_commit {
 	uint64_t paused_ns; /* the source's vCPUs have been stopped this long */
+	uint32_t flags;	    /* MIG_COMMIT_* */
+	uint32_t reserved;
 };
 
 struct mig_done {
@@ -254,6 +259,14 @@ int migration_cancel(struct migration *m);
  */
 void migration_get_status(struct migration *m, struct migration_status *st);
 
+/*
+ * migration_holds_vm - whether m is in its last phase (the VM stopped for
+ * the last pages, its devices held, until the commit or the resume after
+ * a failure): the VM must then be neither resumed nor paused by anyone
+ * else. Call it on the VM's event-loop thread. False for NULL.
+ */
+bool migration_holds_vm(struct migration *m);
+
 /* migration_destroy - stop the migration thread and free m (NULL is fine). */
 void migration_destroy(struct migration *m);
 
@@ -263,6 +276,14 @@ void migration_destroy(struct migration *m);
 struct migration_incoming {
 	const struct vm_config *local; /* console, disks and cards given here (may be NULL) */
 };
+
+/*
+ * migration_check_local - check the destination's overrides before it
+ * listens: each disk image given must exist and open for reading (and
+ * writing unless read-only). Returns 0, or -errno with one line in err
+ * naming the image.
+ */
+int migration_check_local(const struct vm_config *local, char *err, size_t errlen);
 
 /*
  * migration_listen - listen on spec ("tcp:ADDR:PORT", a numeric address;
@@ -281,7 +302,8 @@ int migration_listen(const char *spec, char *err, size_t errlen);
  * its memory and state, answer READY and wait for COMMIT, then lock its
  * disks, announce its network cards (RARP, and the guest's own announce
  * where it negotiated it) and report the downtime to the source. The VM
- * is returned ready to run (not paused): vm_run() runs it. Returns NULL
+ * is returned ready to run (not paused: vm_run() runs it), or paused
+ * (vm_is_paused()) when the user had paused it on the source. Returns NULL
  * with one line in err when anything fails (the partial VM is gone then).
  * Test hook: HEARTH_TEST_MIGRATION_KILL_AT_PASS=N kills the process by
  * SIGKILL when pass N ends (0: at the first run of pages).

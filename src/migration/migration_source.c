@@ -63,8 +63,10 @@ struct migration {
 	bool call_done;
 	int call_result;
 	char call_err[256];
-	bool paused_by_us, disks_released;
-	uint8_t *state; /* MIG_CALL_STOP's serialized state */
+	bool paused_by_us, was_paused, disks_released;
+	bool held;	   /* the devices are held on the event loop (event_loop_hold()) */
+	int test_input_fd; /* test hook: input arriving after the pause; -1 */
+	uint8_t *state;	   /* MIG_CALL_STOP's serialized state */
 	size_t state_len;
 	uint64_t paused_at;
 };
@@ -119,6 +121,24 @@ static int call_stop(struct migration *m)
 	}
 	m->paused_at = now_ns();
 	m->paused_by_us = !was_paused; /* a VM the user paused stays paused on failure */
+	m->was_paused = was_paused;    /* and arrives paused */
+	/*
+	 * From here until the commit (then for good) or the abort, no device
+	 * runs: network and console input stays in its tap or descriptor,
+	 * kicks and timers wait; so nothing writes guest memory or changes
+	 * device state after the last dirty pages were taken and the state
+	 * captured. The disks' requests were all completed by vm_pause().
+	 */
+	r = event_loop_hold(&vm->loop);
+	m->held = true;
+	if (r)
+		log_warn("migration: cannot hold every device: %s", strerror(-r));
+	if (m->test_input_fd >= 0) {
+		uint64_t one = 1;
+
+		if (write(m->test_input_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+			fprintf(stderr, "hearth: migration: test input queued after the pause\n");
+	}
 	memset(&s, 0, sizeof(s));
 	r = snap_capture(vm, &s, m->call_err, sizeof(m->call_err));
 	if (!r) {
@@ -160,6 +180,12 @@ static void on_call(void *opaque, uint32_t events)
 				 strerror(-r));
 		break;
 	case MIG_CALL_ABORT:
+		if (m->held) {
+			/* What arrived meanwhile is served now: nothing was lost. */
+			if (event_loop_release(&m->vm->loop))
+				log_warn("migration: cannot watch every device again");
+			m->held = false;
+		}
 		if (m->disks_released) {
 			r = disks_take(m->vm, m->call_err, sizeof(m->call_err));
 			if (r)
@@ -182,6 +208,26 @@ static void on_call(void *opaque, uint32_t events)
 	m->call_done = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Test hook (HEARTH_TEST_MIGRATION_INPUT): a device-like source on the event
+ * loop that gets input right after the final pause; it says when it runs.
+ */
+static void on_test_input(void *opaque, uint32_t events)
+{
+	struct migration *m = opaque;
+	enum migration_state st;
+	uint64_t cnt;
+
+	(void)events;
+	if (read(m->test_input_fd, &cnt, sizeof(cnt)) < 0)
+		return;
+	pthread_mutex_lock(&m->lock);
+	st = m->st.state;
+	pthread_mutex_unlock(&m->lock);
+	fprintf(stderr, "hearth: migration: test input delivered (migration %s)\n",
+		migration_state_name(st));
 }
 
 /* Run step c on the event loop and wait for it (migration thread). */
@@ -614,6 +660,8 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	if (r)
 		goto out;
 	commit.paused_ns = now_ns() - m->paused_at;
+	commit.flags = m->was_paused ? MIG_COMMIT_PAUSED : 0;
+	commit.reserved = 0;
 	r = mig_write_rec(&c->w, MIG_REC_COMMIT, &commit, sizeof(commit), NULL, 0);
 	if (r) {
 		snprintf(err, errlen, "sending the commit: %s", strerror(-r));
@@ -738,8 +786,18 @@ struct migration *migration_create(struct vm *vm, char *err, size_t errlen)
 	m->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	m->test_input_fd = -1;
+	if (getenv("HEARTH_TEST_MIGRATION_INPUT")) {
+		m->test_input_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (m->test_input_fd < 0 ||
+		    event_loop_add(&vm->loop, m->test_input_fd, EPOLLIN, on_test_input, m)) {
+			snprintf(err, errlen, "migration: cannot set up its test input");
+			goto fail;
+		}
+	}
 	if (m->cancel_fd < 0 || m->call_fd < 0 ||
-	    event_loop_add(&vm->loop, m->call_fd, EPOLLIN, on_call, m)) {
+	    event_loop_add(&vm->loop, m->call_fd, EPOLLIN, on_call, m) ||
+	    event_loop_set_control(&vm->loop, m->call_fd)) {
 		snprintf(err, errlen, "migration: cannot set up its event: %s", strerror(errno));
 		goto fail;
 	}
@@ -757,6 +815,10 @@ struct migration *migration_create(struct vm *vm, char *err, size_t errlen)
 	m->thread_started = true;
 	return m;
 fail:
+	if (m->test_input_fd >= 0) {
+		event_loop_remove(&vm->loop, m->test_input_fd);
+		close(m->test_input_fd);
+	}
 	if (m->pagemap_fd >= 0)
 		close(m->pagemap_fd);
 	if (m->cancel_fd >= 0)
@@ -826,6 +888,18 @@ void migration_get_status(struct migration *m, struct migration_status *st)
 	pthread_mutex_unlock(&m->lock);
 }
 
+bool migration_holds_vm(struct migration *m)
+{
+	bool held;
+
+	if (!m)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	held = m->held;
+	pthread_mutex_unlock(&m->lock);
+	return held;
+}
+
 void migration_destroy(struct migration *m)
 {
 	uint64_t one = 1;
@@ -843,6 +917,10 @@ void migration_destroy(struct migration *m)
 		pthread_join(m->thread, NULL);
 	event_loop_remove(&m->vm->loop, m->call_fd);
 	close(m->call_fd);
+	if (m->test_input_fd >= 0) {
+		event_loop_remove(&m->vm->loop, m->test_input_fd);
+		close(m->test_input_fd);
+	}
 	close(m->cancel_fd);
 	if (m->pagemap_fd >= 0)
 		close(m->pagemap_fd);

@@ -895,6 +895,10 @@ static int vm_setup_events(struct vm *vm, char *err, size_t errlen)
 	r = r ?: event_loop_add(&vm->loop, vm->rtc_timer_fd, EPOLLIN, on_rtc_timer, vm);
 	r = r ?: event_loop_add(&vm->loop, vm->rtc_changed_fd, EPOLLIN, on_rtc_changed, vm);
 	r = r ?: event_loop_add(&vm->loop, vm->rx_fd, EPOLLIN, on_uart_rx_ready, vm);
+	/* Stopping still works while a migration holds the devices (event_loop_hold()). */
+	r = r ?: event_loop_set_control(&vm->loop, vm->stop_fd);
+	r = r ?: event_loop_set_control(&vm->loop, vm->signal_fd);
+	r = r ?: event_loop_set_control(&vm->loop, vm->shutdown_timer_fd);
 	if (!r && vm->console_fd >= 0) {
 		r = event_loop_add(&vm->loop, vm->console_fd, EPOLLIN, on_console_input, vm);
 		if (r == -EPERM) {
