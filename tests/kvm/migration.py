@@ -317,21 +317,43 @@ def bad_stream(hearth, tmp, data, what):
         dst.kill()
 
 
+def kvm_usable():
+    """Whether /dev/kvm opens; says SKIP otherwise."""
+    try:
+        os.close(os.open('/dev/kvm', os.O_RDWR))
+        return True
+    except OSError:
+        print('SKIP: /dev/kvm cannot be opened')
+        return False
+
+
+def scratch_disk(tmp):
+    """An 8 MiB image in tmp (the guests do not read it: its lock is watched)."""
+    disk = os.path.join(tmp, 'disk.img')
+    with open(disk, 'wb') as f:
+        f.truncate(8 << 20)
+    return disk
+
+
+def summary():
+    """Print the outcome; the exit status."""
+    if failures:
+        print('%d failure(s)' % len(failures))
+        return 1
+    print('all passed')
+    return 0
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
         return 2
     hearth, guest = sys.argv[1], sys.argv[2]
     corpus = sys.argv[3] if len(sys.argv) > 3 else None
-    try:
-        os.close(os.open('/dev/kvm', os.O_RDWR))
-    except OSError:
-        print('SKIP: /dev/kvm cannot be opened')
+    if not kvm_usable():
         return 77
     with tempfile.TemporaryDirectory(prefix='hearth-mig-') as tmp:
-        disk = os.path.join(tmp, 'disk.img')
-        with open(disk, 'wb') as f:
-            f.truncate(8 << 20)
+        disk = scratch_disk(tmp)
 
         stream, _ = good_migration(hearth, guest, tmp, disk, 20000, '128', 'dirtying',
                                    corpus=corpus, max_downtime_ms=50)
@@ -393,11 +415,7 @@ def main():
             for _ in range(4):
                 b[rnd.randrange(0, min(len(b), 200000))] ^= 1 << rnd.randrange(8)
             bad_stream(hearth, tmp, bytes(b), 'corrupted stream %d' % i)
-    if failures:
-        print('%d failure(s)' % len(failures))
-        return 1
-    print('all passed')
-    return 0
+    return summary()
 
 
 if __name__ == '__main__':

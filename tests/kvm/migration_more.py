@@ -36,8 +36,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from migration import (Proc, check, counts_on, failures, migrate, request,  # noqa: E402
-                       start_dest, start_source, status, wait_socket, wait_state, write_locks)
+from migration import (Proc, check, counts_on, kvm_usable, migrate, request,  # noqa: E402
+                       scratch_disk, start_dest, start_source, summary, wait_socket, wait_state,
+                       write_locks)
 
 
 def final_stop_holds_devices(hearth, guest, tmp, disk):
@@ -251,15 +252,10 @@ def main():
         print(__doc__)
         return 2
     hearth, guest, blk = sys.argv[1:4]
-    try:
-        os.close(os.open('/dev/kvm', os.O_RDWR))
-    except OSError:
-        print('SKIP: /dev/kvm cannot be opened')
+    if not kvm_usable():
         return 77
     with tempfile.TemporaryDirectory(prefix='hearth-mig2-') as tmp:
-        disk = os.path.join(tmp, 'disk.img')
-        with open(disk, 'wb') as f:
-            f.truncate(8 << 20)
+        disk = scratch_disk(tmp)
         final_stop_holds_devices(hearth, guest, tmp, disk)
         paused_arrives_paused(hearth, guest, tmp, disk)
         override_case(hearth, blk, tmp, 'override by id', dst_args=['--disk', 'path=B,id=data'])
@@ -267,11 +263,7 @@ def main():
         override_case(hearth, blk, tmp, 'override by API',
                       api_drives=[{'drive_id': 'data', 'path_on_host': 'B'}])
         bad_overrides(hearth, guest, blk, tmp, disk)
-    if failures:
-        print('%d failure(s)' % len(failures))
-        return 1
-    print('all passed')
-    return 0
+    return summary()
 
 
 if __name__ == '__main__':
