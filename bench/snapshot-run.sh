@@ -78,22 +78,24 @@ api() {
 	die "$2 $3: $code $(cat "$work/api.body" 2>/dev/null)"
 }
 
-# watch_ticks NAME: a reader on the fifo $work/NAME.fifo that logs it to
-# $work/NAME.log and writes the clock to $work/NAME.t1 at the first tick.
-watch_ticks() {
+# watch NAME [PATTERN]: a reader on the fifo $work/NAME.fifo that logs it to
+# $work/NAME.log and writes the clock to $work/NAME.t1 at the first line
+# matching PATTERN (default: a tick). No busy polling: in the nested host
+# that would take the CPU from what is measured.
+watch() {
 	rm -f "$work/$1.fifo" "$work/$1.t1"
 	mkfifo "$work/$1.fifo"
 	{
-		tee "$work/$1.log" | { grep -q -m1 "$tick" && now_ns >"$work/$1.t1"; cat >/dev/null; }
+		tee "$work/$1.log" | { grep -q -m1 "${2:-$tick}" && now_ns >"$work/$1.t1"; cat >/dev/null; }
 	} <"$work/$1.fifo" &
 }
 
-# wait_t1 NAME: until the tick's clock is written (bounded).
+# wait_t1 NAME WHAT: until the clock is written (bounded).
 wait_t1() {
 	deadline=$(($(date +%s) + timeout))
 	until [ -s "$work/$1.t1" ]; do
-		[ "$(date +%s)" -lt "$deadline" ] || die "$1: no tick after the restore"
-		sleep 0.01
+		[ "$(date +%s)" -lt "$deadline" ] || die "$1: $2"
+		sleep 0.05
 	done
 }
 
@@ -131,7 +133,7 @@ hearth_save() {
 
 hearth_restore() {
 	rm -f "$work/r.sock"
-	watch_ticks r
+	watch r
 	t0=$(now_ns)
 	"$HEARTH_BIN" run --api-sock "$work/r.sock" </dev/null >"$work/r.fifo" 2>"$work/r.err" &
 	pid=$!
@@ -146,7 +148,7 @@ hearth_restore() {
 		\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/h.mem\"},
 		\"resume_vm\": true}"
 	tl1=$(now_ns)
-	wait_t1 r
+	wait_t1 r "no tick after the restore"
 	restore=$(ms "$t0" "$(cat "$work/r.t1")")
 	load=$(ms "$tl" "$tl1")
 	stop "$pid"
@@ -162,8 +164,9 @@ qemu_common() {
 qemu_save() {
 	rm -f "$work/q.mon" "$work/qser.in" "$work/qser.out" "$work/q.state"
 	mkfifo "$work/q.mon" "$work/qser.in" "$work/qser.out"
+	watch qm "VM status"
 	qemu_common -chardev "pipe,id=ser,path=$work/qser" -serial chardev:ser -monitor stdio \
-		<"$work/q.mon" >"$work/q.monlog" 2>"$work/q.err" &
+		<"$work/q.mon" >"$work/qm.fifo" 2>"$work/q.err" &
 	pid=$!
 	pids=$pid
 	exec 5>"$work/q.mon"
@@ -178,14 +181,10 @@ qemu_save() {
 	t0=$(now_ns)
 	echo "migrate \"exec:cat > $work/q.state\"" >&5
 	echo "info status" >&5
-	deadline=$(($(date +%s) + timeout))
-	until grep -q "VM status" "$work/q.monlog"; do
-		kill -0 "$pid" 2>/dev/null || die "qemu: it ended while saving"
-		[ "$(date +%s)" -lt "$deadline" ] || die "qemu: the migration did not finish"
-	done
-	t1=$(now_ns)
-	grep -q "VM status: paused (postmigrate)" "$work/q.monlog" ||
-		die "qemu: the migration did not complete: $(cat "$work/q.monlog")"
+	wait_t1 qm "the migration did not finish"
+	t1=$(cat "$work/qm.t1")
+	grep -q "VM status: paused (postmigrate)" "$work/qm.log" ||
+		die "qemu: the migration did not complete: $(cat "$work/qm.log")"
 	echo quit >&5
 	exec 4>&- 5>&-
 	stop "$pid"
@@ -195,13 +194,13 @@ qemu_save() {
 }
 
 qemu_restore() {
-	watch_ticks s
+	watch s
 	t0=$(now_ns)
 	qemu_common -serial stdio -monitor none -incoming "exec:cat $work/q.state" \
 		</dev/null >"$work/s.fifo" 2>"$work/s.err" &
 	pid=$!
 	pids=$pid
-	wait_t1 s
+	wait_t1 s "no tick after the restore"
 	restore=$(ms "$t0" "$(cat "$work/s.t1")")
 	stop "$pid"
 	wait
