@@ -137,7 +137,9 @@ def start_source(hearth, guest, tmp, name, disk, pace, mem='128', env=None):
     wait_socket(sock, s.p)
     word = 'tick' if pace == 0 else 'sweep'
     if not s.wait_for(word + r' [0-9a-f]{16}', 'counting', source='out'):
-        raise RuntimeError('%s: the guest does not count: %s' % (name, s.out()[-300:]))
+        raise RuntimeError('%s: the guest does not count (hearth %s): serial %r, stderr %r' %
+                           (name, 'exited with %s' % s.p.returncode if s.p.poll() is not None
+                            else 'still runs', s.out()[-300:], s.text()[-600:]))
     s.sock = sock
     s.word = word
     return s
