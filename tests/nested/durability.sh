@@ -98,7 +98,7 @@ cmd=$L1_RUN/command
 
 echo "nested: durability: 3 guests in the nested test host, one disk each (${modes[*]})"
 HEARTH_L1_DISKS="${disks[*]}" HEARTH_L1_DISK_CACHE=$disk_cache L1_QUIET=1 L1_TIMEOUT=900 \
-	l1_run 1280 batch "$cmd" >/dev/null 2>"$L1_RUN/l1.err" &
+	l1_run 1536 batch "$cmd" >/dev/null 2>"$L1_RUN/l1.err" &
 l1=$!
 console=$L1_RUN/console.log
 
