@@ -57,6 +57,42 @@ if [ "$(nested_where)" = direct ]; then
 	exec sh "$here/runner.sh" "${names[@]}"
 fi
 
+# Watches a boot of the nested host: a case that gives neither a verdict nor
+# a RETRY line within its own time limit plus 120 s (the runner in the nested
+# host stops a case at its limit itself), or a nested host that starts no
+# case within 600 s, means the nested host hangs (TCG's SVM has left its
+# kernel stuck with no message): its QEMU is killed, and the loop below
+# boots it again for the cases not done (HEARTH_L1_HANG_LIMIT sets the
+# seconds for every case instead). Ends when the boot ends.
+l1_watchdog() {
+	local console=$L1_RUN/console.log last= line name t limit since
+	since=$(date +%s)
+	while [ ! -e "$L1_RUN/watchdog.stop" ]; do
+		sleep 2
+		line=$(grep -E '^(RUN|PASS|FAIL|SKIP|RETRY) ' "$console" 2>/dev/null | tail -n1)
+		if [ "$line" != "$last" ]; then
+			last=$line
+			since=$(date +%s)
+			continue
+		fi
+		case $line in
+		'') limit=600 name="its boot" ;;
+		RUN\ * | RETRY\ *)
+			name=${line#* }
+			name=${name%%[: ]*}
+			t=$(sed -n 's/^# timeout: *//p' "$here/cases/$name.sh" 2>/dev/null | head -n1)
+			limit=${HEARTH_L1_HANG_LIMIT:-$((${t:-180} + 120))}
+			;;
+		*) continue ;;
+		esac
+		if [ $(($(date +%s) - since)) -gt "$limit" ]; then
+			echo "nested: no word from the nested host for $limit s during $name: it hangs; stopping it"
+			[ -s "$L1_RUN/qemu.pid" ] && kill -KILL "$(cat "$L1_RUN/qemu.pid")" 2>/dev/null
+			return
+		fi
+	done
+}
+
 # One boot of the nested host running the named cases. Shows their results;
 # the console is left in $L1_RUN/console.log.
 l1_boot_cases() {
@@ -83,10 +119,15 @@ l1_boot_cases() {
 		"$# case(s)"
 	# Time for every case, the retries of the longest and L1's own boot.
 	total=$((total + longest * ${HEARTH_TF_RETRIES:-2} + 120))
+	rm -f "$L1_RUN/watchdog.stop" "$L1_RUN/qemu.pid"
+	l1_watchdog &
+	local watchdog=$!
 	# Show results, retries and failure details; kernel messages stay in the log.
 	L1_QUIET=1 HEARTH_L1_VMLINUX=$vmlinux L1_TIMEOUT=$total l1_run "$mem" batch "$cmd" |
 		grep --line-buffered -E '^(PASS|FAIL|SKIP|RETRY) |^    '
-	rm -f "$cmd"
+	: >"$L1_RUN/watchdog.stop"
+	wait "$watchdog"
+	rm -f "$cmd" "$L1_RUN/watchdog.stop"
 }
 
 mkdir -p "$L1_OUT"
