@@ -9,7 +9,7 @@
 #     (QEMU TCG with AMD SVM, see tests/nested/l1.sh). Should the nested host
 #     crash or hang (it is test equipment: TCG's SVM is not flawless), the
 #     cases not finished go on in a new boot; a case during which it crashes
-#     three times fails (HEARTH_L1_RETRIES more boots at most, default 6). A case
+#     five times fails (HEARTH_L1_RETRIES more boots at most, default 8). A case
 #     failed by a guest's triple fault runs again in the same boot, at most
 #     HEARTH_TF_RETRIES (default 2) more times (runner.sh says why).
 # Prints `PASS name`, `FAIL name: reason`, `SKIP name: reason`, a summary
@@ -60,7 +60,7 @@ fi
 # Watches a boot of the nested host: a case that gives neither a verdict nor
 # a RETRY line within its own time limit plus 120 s (the runner in the nested
 # host stops a case at its limit itself), or a nested host that starts no
-# case within 600 s, means the nested host hangs (TCG's SVM has left its
+# case within 600 s, or a soft lockup of its kernel, means the nested host hangs (TCG's SVM has left its
 # kernel stuck with no message): its QEMU is killed, and the loop below
 # boots it again for the cases not done (HEARTH_L1_HANG_LIMIT sets the
 # seconds for every case instead). Ends when the boot ends.
@@ -69,6 +69,11 @@ l1_watchdog() {
 	since=$(date +%s)
 	while [ ! -e "$L1_RUN/watchdog.stop" ]; do
 		sleep 2
+		if grep -q 'soft lockup' "$console" 2>/dev/null; then
+			echo "nested: the nested host's kernel locked up: stopping it"
+			[ -s "$L1_RUN/qemu.pid" ] && kill -KILL "$(cat "$L1_RUN/qemu.pid")" 2>/dev/null
+			return
+		fi
 		line=$(grep -E '^(RUN|PASS|FAIL|SKIP|RETRY) ' "$console" 2>/dev/null | tail -n1)
 		if [ "$line" != "$last" ]; then
 			last=$line
@@ -156,16 +161,16 @@ while [ ${#remaining[@]} -gt 0 ]; do
 			why=$(grep -m1 -E 'Kernel panic|BUG:|Oops' "$log" | sed 's/^\[[ 0-9.]*\] //')
 			why=${why:-no verdict}
 			ncrashed[$name]=$((${ncrashed[$name]:-0} + 1))
-			if [ "${ncrashed[$name]}" -lt 3 ]; then
+			if [ "${ncrashed[$name]}" -lt 5 ]; then
 				# The nested host is test equipment: give the case
-				# two more boots before blaming it.
+				# four more boots before blaming it.
 				crashed[$name]="${crashed[$name]:+${crashed[$name]}, }$log"
 				echo "nested: the nested host crashed or hung during $name ($why;" \
 					"console: $log); $name runs again"
 				next+=("$name")
 				continue
 			fi
-			line="FAIL $name: the nested host crashed or hung during this case, three times ($why; console: $log)"
+			line="FAIL $name: the nested host crashed or hung during this case, five times ($why; console: $log)"
 			echo "$line"
 			echo "$line" >>"$results_file"
 		else
@@ -173,7 +178,7 @@ while [ ${#remaining[@]} -gt 0 ]; do
 		fi
 	done
 	if [ ${#next[@]} -gt 0 ]; then
-		if [ -z "$started" ] || [ "$boots" -gt "${HEARTH_L1_RETRIES:-6}" ]; then
+		if [ -z "$started" ] || [ "$boots" -gt "${HEARTH_L1_RETRIES:-8}" ]; then
 			for name in "${next[@]}"; do
 				line="FAIL $name: not run: the nested host failed (console: $log)"
 				echo "$line"
