@@ -10,7 +10,8 @@
 #     crash or hang (it is test equipment: TCG's SVM is not flawless), the
 #     cases not finished go on in a new boot; a case during which it crashes
 #     five times fails (HEARTH_L1_RETRIES more boots at most, default 8). A case
-#     failed by a guest's triple fault runs again in the same boot, at most
+#     failed by a guest's triple fault, or by a guest that never printed a
+#     byte, runs again in the same boot, at most
 #     HEARTH_TF_RETRIES (default 2) more times (runner.sh says why).
 # Prints `PASS name`, `FAIL name: reason`, `SKIP name: reason`, a summary
 # line, and exits 0 when no case failed.
@@ -203,7 +204,7 @@ for line in "${results[@]}"; do
 done
 retries=$(cat "$L1_RUN"/console-*.log 2>/dev/null | grep -c '^RETRY ')
 [ "$retries" -eq 0 ] ||
-	echo "nested: $retries retry(ies) after a guest's triple fault in the nested host (RETRY lines above)"
+	echo "nested: $retries retry(ies) after a guest's triple fault or silence in the nested host (RETRY lines above)"
 if [ "$failed" -eq 0 ]; then
 	rm -rf "$L1_RUN"
 else

@@ -11,12 +11,14 @@
 # running is killed.
 #
 # Inside the nested host only: a case that failed because one of its guests
-# triple-faulted (KVM_EXIT_SHUTDOWN) runs again, up to HEARTH_TF_RETRIES
-# (default 2) more times. QEMU's TCG emulation of SVM, which the nested host
-# runs on, now and then faults an L2 guest that it should not (the nested
-# host's own kernel crashes the same way: see README.md); a guest that
-# triple-faults on every attempt still fails the case, and every retry is
-# printed as `RETRY name: ...` and noted on the case's verdict line.
+# triple-faulted (KVM_EXIT_SHUTDOWN), or because one of its guests never
+# printed a byte (hearth announced the VM, then nothing came from the guest),
+# runs again, up to HEARTH_TF_RETRIES (default 2) more times. QEMU's TCG
+# emulation of SVM, which the nested host runs on, now and then faults or
+# stalls an L2 guest that it should not (the nested host's own kernel crashes
+# the same way: see README.md); a guest that fails so on every attempt still
+# fails the case, and every retry is printed as `RETRY name: ...` and noted on
+# the case's verdict line.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/config.sh"
 HEARTH_ROOT=$(cd "$here/../.." && pwd)
@@ -78,10 +80,24 @@ run_case() {
 	fi
 }
 
-# guest_triple_faulted: did a VM of the case that just failed triple-fault?
-guest_triple_faulted() {
-	[ "$rc" != 0 ] && [ "$rc" != 77 ] &&
-		grep -q -s 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$CASE_DIR"/*.out
+# guest_fault: if a VM of the case that just failed triple-faulted, or was
+# started and never printed anything of the guest's, print which; else fail.
+guest_fault() {
+	[ "$rc" != 0 ] && [ "$rc" != 77 ] || return 1
+	if grep -q -s 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$CASE_DIR"/*.out; then
+		echo "a guest triple-faulted"
+		return 0
+	fi
+	for _out in "$CASE_DIR"/*.out; do
+		[ -f "$_out" ] || continue
+		grep -q '^hearth: VM ' "$_out" || continue
+		# Nothing but hearth's own lines (and blank ones): the guest was silent.
+		if ! tr -d '\r' <"$_out" | grep -q -v -e '^hearth:' -e '^$'; then
+			echo "a guest never printed anything ($(basename "$_out" .out))"
+			return 0
+		fi
+	done
+	return 1
 }
 
 passed=0 failed=0 skipped=0
@@ -98,10 +114,10 @@ for file in "$here"/cases/*.sh; do
 	retried=
 	run_case "$file"
 	while [ -n "${HEARTH_NESTED:-}" ] && [ "$attempt" -le "${HEARTH_TF_RETRIES:-2}" ] &&
-		guest_triple_faulted; do
-		echo "RETRY $name: a guest triple-faulted in the nested host on attempt $attempt" \
+		why=$(guest_fault); do
+		echo "RETRY $name: $why in the nested host on attempt $attempt" \
 			"(${reason:-exit status $rc}); the case runs again"
-		retried="${retried:+$retried, }attempt $attempt: a guest triple-faulted"
+		retried="${retried:+$retried, }attempt $attempt: $why"
 		attempt=$((attempt + 1))
 		run_case "$file"
 	done
