@@ -369,6 +369,17 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 		snprintf(err, errlen, "migration: the source is gone: %s", strerror(-e));
 		goto fail;
 	}
+	/*
+	 * The vCPU threads start parked while the memory arrives (their
+	 * filters go in meanwhile): at the commit, resuming them is all that
+	 * is left between the hand-over and guest code.
+	 */
+	e = vm_pause(vm);
+	e = e ?: vm_start_vcpus(vm, true);
+	if (e) {
+		snprintf(err, errlen, "migration: cannot start the vCPU threads: %s", strerror(-e));
+		goto fail;
+	}
 	st.kind = RECV_MEMORY;
 	st.vm = vm;
 	if (run_step(&st))
@@ -378,8 +389,12 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 			 "bad stream: the state's machine differs from its description");
 		goto fail;
 	}
-	if (snap_restore_state(vm, &s, err, errlen) || vm_pause(vm))
+	if (snap_restore_state(vm, &s, err, errlen))
 		goto fail;
+	if (atomic_load(&vm->stopping)) {
+		snprintf(err, errlen, "migration: the VM stopped: %s", vm->stop_reason);
+		goto fail;
+	}
 	mig_log_ram_hash(&vm->mem, "received");
 	e = mig_write_rec(&w, MIG_REC_READY, NULL, 0, NULL, 0);
 	if (e) {

@@ -914,20 +914,33 @@ static int vm_setup_events(struct vm *vm, char *err, size_t errlen)
 	return r;
 }
 
-int vm_run(struct vm *vm)
+/* Let the vCPU threads past their filter's installation (to KVM_RUN, or parked when paused). */
+static void vm_release_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_released = true;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_start_vcpus(struct vm *vm, bool release)
 {
 	struct sigaction sa;
 	sigset_t sigs, old;
-	int r;
+	int r = 0;
 
+	if (vm->vcpus_started)
+		return 0;
+	vm->vcpus_started = true;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler;
 	sigaction(VM_KICK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	/*
-	 * SIGTERM/SIGINT/SIGHUP reach the event loop through its signalfd; the
-	 * kick signal is blocked everywhere but in the vCPU threads.
+	 * The threads inherit a mask with the stop signals (the event loop's
+	 * signalfd takes them) and the kick signal blocked; each unblocks the
+	 * kick for itself.
 	 */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -952,9 +965,50 @@ int vm_run(struct vm *vm)
 		if (r) {
 			log_error("cannot start vCPU %u thread: %s", i, strerror(r));
 			vm_request_stop(vm, VM_EXIT_HOST_ERROR, "thread creation failed");
+			r = -r;
 			break;
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (release)
+		vm_release_vcpus(vm);
+	return r;
+}
+
+/* Stop and join vCPU threads started without vm_run() (a VM that never ran). */
+static void vm_join_vcpus(struct vm *vm)
+{
+	bool any = false;
+
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++)
+		any |= vm->vcpus[i].thread_started;
+	if (!any)
+		return;
+	vm_request_stop(vm, VM_EXIT_HOST_ERROR, "the VM is destroyed");
+	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	sigset_t sigs, old;
+	int r;
+
+	/*
+	 * SIGTERM/SIGINT/SIGHUP reach the event loop through its signalfd; the
+	 * kick signal is blocked everywhere but in the vCPU threads.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, VM_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	vm_start_vcpus(vm, false);
 	/*
 	 * The event loop's filter goes in after the vCPU threads exist (they
 	 * would inherit it) and before any of them runs guest code.
@@ -963,10 +1017,7 @@ int vm_run(struct vm *vm)
 		log_error("cannot install the event loop's seccomp filter: %s", strerror(-r));
 		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "seccomp filter failed");
 	}
-	pthread_mutex_lock(&vm->pause_lock);
-	vm->vcpus_released = true;
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	vm_release_vcpus(vm);
 
 	while (!vm->loop.stop && !atomic_load(&vm->stopping)) {
 		r = event_loop_run_once(&vm->loop, -1);
@@ -990,6 +1041,7 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	vm_join_vcpus(vm);
 	console_close(vm->console);
 	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];

@@ -106,7 +106,8 @@ struct vm {
 	atomic_bool pause_requested; /* vCPU threads park before their next KVM_RUN */
 	unsigned parked;	     /* vCPU threads parked now (pause_lock) */
 	bool paused;		     /* vm_pause() succeeded and no vm_resume() since */
-	bool vcpus_released;	     /* vm_run() let the vCPU threads enter KVM_RUN (pause_lock) */
+	bool vcpus_started;	     /* vm_start_vcpus() ran */
+	bool vcpus_released;	     /* the vCPU threads may enter KVM_RUN (pause_lock) */
 	/* Migration throttling: vCPUs kicked by vm_throttle_kick() sleep this share of 10 ms. */
 	atomic_uint throttle_percent;
 
@@ -130,6 +131,18 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
  * until the VM stops. Returns an enum vm_exit_status value.
  */
 int vm_run(struct vm *vm);
+
+/*
+ * vm_start_vcpus - create the vCPU threads now (vm_run() does it otherwise);
+ * each installs its seccomp filter and waits. With release, they go on at
+ * once: into KVM_RUN, or parked when the VM is paused (a migration's
+ * destination starts them parked while the memory arrives, so that the
+ * hand-over's vm_resume() is all that stands between the commit and guest
+ * code). vm_run() releases them otherwise, after the event loop's filter.
+ * The caller's signal mask is left as it was. Idempotent; vm_destroy()
+ * stops and joins threads vm_run() did not. Returns 0 or a negative errno.
+ */
+int vm_start_vcpus(struct vm *vm, bool release);
 
 /*
  * vm_request_stop - ask the VM to stop with status (first caller wins);

@@ -4,7 +4,8 @@
 Cases (each a pair of hearth processes over loopback, see migration.py):
   - the destination reads the untrusted stream on a thread under the
     migration seccomp filter (its "migration-in" thread, seen while it
-    waits for the commit);
+    waits for the commit), and its vCPU thread exists by then, filtered and
+    parked (the commit only resumes it), with no guest code run;
   - the final stop holds the devices: with HEARTH_TEST_MIGRATION_INPUT the
     source's event loop gets input (a device-like source) right after the
     vCPUs stop for the last pass. A completed migration never serves it on
@@ -75,6 +76,10 @@ def final_stop_holds_devices(hearth, guest, tmp, disk):
         modes = thread_seccomp(dst.p.pid)
         check(modes.get('migration-in') == '2',
               'the destination reads the stream under a seccomp filter (%s)' % modes)
+        # Its vCPU thread exists already, filtered and parked: the commit only resumes it.
+        check(modes.get('vcpu0') == '2',
+              'the destination\'s vCPU thread waits, filtered, before the commit (%s)' % modes)
+        check(dst.count(src.word) == -1, 'hold/fail: no guest code ran on the destination')
         check('test input delivered' not in src.text(),
               'hold/fail: not served while the destination holds the VM')
         for state in ('Resumed', 'Paused'):
