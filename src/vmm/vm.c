@@ -914,6 +914,16 @@ static int vm_setup_events(struct vm *vm, char *err, size_t errlen)
 	return r;
 }
 
+/* The signals only the event loop (stop signals) or vCPU threads (the kick) take. */
+static void vm_signal_set(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGHUP);
+	sigaddset(sigs, VM_KICK_SIGNAL);
+}
+
 /* Let the vCPU threads past their filter's installation (to KVM_RUN, or parked when paused). */
 static void vm_release_vcpus(struct vm *vm)
 {
@@ -942,11 +952,7 @@ int vm_start_vcpus(struct vm *vm, bool release)
 	 * signalfd takes them) and the kick signal blocked; each unblocks the
 	 * kick for itself.
 	 */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, VM_KICK_SIGNAL);
+	vm_signal_set(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
 	/*
@@ -1002,11 +1008,7 @@ int vm_run(struct vm *vm)
 	 * SIGTERM/SIGINT/SIGHUP reach the event loop through its signalfd; the
 	 * kick signal is blocked everywhere but in the vCPU threads.
 	 */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, VM_KICK_SIGNAL);
+	vm_signal_set(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	vm_start_vcpus(vm, false);
 	/*
