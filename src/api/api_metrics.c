@@ -235,6 +235,7 @@ static void add_small_devices(json_object *m, struct vm *vm)
 	jset_u64(o, "input_bytes_count", us.in_bytes);
 	jset_u64(o, "input_refused_count", us.refused);
 	jset_u64(o, "dropped_count", us.overruns);
+	jset_u64(o, "output_dropped_bytes", console_dropped_bytes(vm->console));
 	json_object_object_add(m, "uart", o);
 	i8042_get_stats(&vm->i8042, &ks);
 	o = json_object_new_object();

@@ -28,12 +28,14 @@ struct console {
 	char *path;	      /* file or socket path, or the pty's slave path */
 
 	/* output */
-	int out_fd;	    /* -1: output is dropped */
-	bool own_out_fd;    /* out_fd is closed by console_close() */
-	bool out_is_socket; /* use send(MSG_NOSIGNAL | MSG_DONTWAIT) */
-	bool stalled;	    /* a write timed out: drop instead of waiting */
-	bool warned_error;  /* a write error was logged */
-	int help_fd;	    /* where Ctrl-A h prints (stdio only) */
+	int out_fd;		/* -1: output is dropped */
+	bool own_out_fd;	/* out_fd is closed by console_close() */
+	bool out_is_socket;	/* use send(MSG_NOSIGNAL | MSG_DONTWAIT) */
+	bool stalled;		/* a write timed out: drop instead of waiting */
+	uint64_t dropped;	/* output bytes dropped for a stalled reader, an error or the cap */
+	uint64_t stall_dropped; /* of those, dropped in the current stall */
+	bool warned_error;	/* a write error was logged */
+	int help_fd;		/* where Ctrl-A h prints (stdio only) */
 
 	/* input */
 	int in_fd;	 /* descriptor read by console_read_input(), -1 if none */
@@ -341,6 +343,10 @@ static size_t out_write(struct console *c, int fd, const uint8_t *buf, size_t le
 				deadline = now + CONSOLE_WRITE_TIMEOUT_MS;
 			if (now >= deadline) {
 				c->stalled = true;
+				log_warn(
+				    "serial console: the reader took no output for %d ms; output "
+				    "is dropped until it reads again",
+				    CONSOLE_WRITE_TIMEOUT_MS);
 				break;
 			}
 			pfd.fd = fd;
@@ -358,8 +364,15 @@ static size_t out_write(struct console *c, int fd, const uint8_t *buf, size_t le
 		}
 		break;
 	}
-	if (done == len && !waited)
+	if (done == len && !waited && c->stalled) {
 		c->stalled = false;
+		log_warn("serial console: the reader is back; %llu bytes of output were dropped",
+			 (unsigned long long)c->stall_dropped);
+		c->stall_dropped = 0;
+	}
+	if (c->stalled)
+		c->stall_dropped += len - done;
+	c->dropped += len - done;
 	return done;
 }
 
@@ -384,6 +397,8 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
 			    "dropped",
 			    c->path, CONSOLE_FILE_MAX_BYTES / (1024 * 1024));
 		}
+		if (len > room)
+			c->dropped += len - room;
 		if (room && c->out_fd >= 0)
 			c->file_written += out_write(c, c->out_fd, buf, MIN(len, room));
 		break;
@@ -398,6 +413,18 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t console_dropped_bytes(struct console *c)
+{
+	uint64_t n;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->dropped;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 /* ---- input ---- */

@@ -13,8 +13,10 @@
  * console_write() wait at most CONSOLE_WRITE_TIMEOUT_MS per call (the pty
  * back-end never waits, see below); after such a timeout the back-end is
  * "stalled" and further output is dropped at once until a write goes through
- * without waiting again. Write errors (EPIPE, EIO, ...) drop the output and
- * are logged once. The caller ignores SIGPIPE (a file: PATH may be a FIFO).
+ * without waiting again; the stall and its end are logged (with the bytes
+ * dropped meanwhile) and console_dropped_bytes() counts every byte dropped.
+ * Write errors (EPIPE, EIO, ...) drop the output and are logged once. The caller ignores SIGPIPE (a
+ * file: PATH may be a FIFO).
  *
  * Back-ends:
  *  stdio        Output to stdout, input from stdin. When stdin is a terminal
@@ -115,6 +117,13 @@ struct console *console_open(enum console_kind kind, const char *path, char *err
  * delivered is dropped (see above). Safe to call from several threads.
  */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
+
+/*
+ * console_dropped_bytes - output bytes dropped so far: for a stalled reader,
+ * after a write error, beyond a file's cap (not what a pty's flush discards
+ * or a socket without a client never had). Any thread.
+ */
+uint64_t console_dropped_bytes(struct console *c);
 
 /*
  * console_input_fd - the descriptor the event loop polls for readability

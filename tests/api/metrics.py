@@ -119,6 +119,9 @@ def exact_counts(hearth, guest, d):
     check(u.get("write_count") == len(printed),
           "uart.write_count %s == the %d bytes the guest printed" % (u.get("write_count"),
                                                                     len(printed)))
+    check(u.get("output_dropped_bytes") == 0,
+          "uart.output_dropped_bytes 0 for a file that took everything (got %s)"
+          % u.get("output_dropped_bytes"))
     check(k.get("reset_count") == 1, "i8042.reset_count == 1 (got %s)" % k.get("reset_count"))
     v0, v = m.get("vcpu_0", {}), m.get("vcpu", {})
     check(v0 == v, "the vcpu sum equals its only vCPU")

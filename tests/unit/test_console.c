@@ -315,6 +315,7 @@ static void test_file_truncates_and_caps(void **state)
 
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, CONSOLE_FILE_MAX_BYTES);
+	assert_int_equal(console_dropped_bytes(c), total + 4 - CONSOLE_FILE_MAX_BYTES);
 	assert_int_equal(count_substr(log, "limit"), 1);
 	assert_non_null(strstr(log, path));
 	free(log);
@@ -494,11 +495,14 @@ static void test_socket_roundtrip(void **state)
 /* A client that never reads does not stop console_write(). */
 static void test_socket_stalled_client(void **state)
 {
-	char path[128], err[256];
+	char path[128], err[256], want[128], *cap_path, *log;
 	enum console_event ev;
 	uint8_t buf[4096];
 	struct console *c;
-	int a;
+	uint64_t dropped;
+	size_t got;
+	ssize_t n;
+	int a, saved;
 
 	tmp_path(path, sizeof(path), "stall.sock");
 	c = console_open(CONSOLE_SOCKET, path, err, sizeof(err));
@@ -506,12 +510,31 @@ static void test_socket_stalled_client(void **state)
 	a = connect_client(path);
 	assert_int_equal(console_poll_read(c, buf, sizeof(buf), &ev), 0);
 	memset(buf, 'z', sizeof(buf));
+	cap_path = capture_stderr_begin(&saved);
 	for (int i = 0; i < 2048; i++) /* 8 MiB: far more than a socket buffer */
 		console_write(c, buf, sizeof(buf));
 	/* The client still gets what fit and the connection is intact. */
 	assert_true(wait_readable(a));
 	assert_int_equal(read(a, buf, 1), 1);
 	assert_int_equal(buf[0], 'z');
+	got = 1;
+	while ((n = recv(a, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+	/* Every byte is either delivered or counted as dropped. */
+	dropped = console_dropped_bytes(c);
+	assert_int_equal(dropped, 2048 * sizeof(buf) - got);
+	/* The reader drained: the next write goes through and the stall's end is logged. */
+	console_write(c, (const uint8_t *)"end", 3);
+	log = capture_stderr_end(saved, cap_path);
+	assert_int_equal(count_substr(log, "took no output"), 1);
+	snprintf(want, sizeof(want), "the reader is back; %llu bytes of output were dropped",
+		 (unsigned long long)dropped);
+	assert_non_null(strstr(log, want));
+	assert_int_equal(console_dropped_bytes(c), dropped);
+	free(log);
+	assert_true(wait_readable(a));
+	assert_int_equal(read(a, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "end", 3);
 	close(a);
 	console_close(c);
 }
