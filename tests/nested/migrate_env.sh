@@ -28,6 +28,7 @@
 #                     into NAME.stamped ("MICROSECONDS LINE", bench/line_stamp.c)
 #   mig_start_cmd NAME NS COMMAND...  the same with any command
 #   mig_boot_source NAME  the disk image, the network and the source guest
+#   mig_console_drops NAME  what hearth logged of NAME's dropped console output
 #   mig_mark          CLOCK_MONOTONIC now (microseconds), line-stamp's clock
 #   mig_counts NAME   the guest counter values NAME printed, one a line
 #   mig_stamps NAME   "MICROSECONDS VALUE" of its counter lines
@@ -122,6 +123,14 @@ mig_start_cmd() {
 	sleep 2147483647 >"$CASE_DIR/$_n.in" &
 	echo $! >"$CASE_DIR/$_n.keeper"
 	date +%s >"$CASE_DIR/$_n.started"
+}
+
+# mig_console_drops NAME: "; NAME's console output was dropped: ..." when
+# hearth logged a stalled console reader (the lines it lost are not the
+# guest's), nothing otherwise.
+mig_console_drops() {
+	_d=$(tr -d '\r' <"$CASE_DIR/$1.out" | grep -e 'serial console: the reader' | tr '\n' ' ')
+	[ -z "$_d" ] || printf '; %s console output was dropped: %s' "$1" "$_d"
 }
 
 # mig_mark: CLOCK_MONOTONIC now, in microseconds, as line-stamp reads it.

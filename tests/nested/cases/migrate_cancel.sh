@@ -76,7 +76,8 @@ counts_on() {
 	vm_has src NET-GAP && fail "$1: the peer's stream has a gap"
 	mig_peer_alive || fail "$1: the peer's connection is gone"
 	_g=$(mig_gaps src src 0)
-	[ "$(mig_field "$_g" missing)" = 0 ] || fail "$1: counts lost at the source ($_g)"
+	[ "$(mig_field "$_g" missing)" = 0 ] ||
+		fail "$1: counts lost at the source ($_g)$(mig_console_drops src)"
 	echo "$1: the source counts on ($_g)"
 }
 
