@@ -305,7 +305,7 @@ struct mig_run_ctx {
 	struct mig_writer w;
 	struct mig_reader r;
 	uint64_t last_kick;
-	uint64_t records;
+	uint64_t last_report; /* when GET /migrate's bytes_sent was last brought up to date */
 	/* /proc/self/pagemap entries of 2 MiB of one region (first pass). */
 	const struct gm_region *pm_region;
 	uint64_t pm_first;
@@ -334,7 +334,8 @@ static int send_run(struct mig_run_ctx *c, uint32_t type, uint64_t gpa, uint64_t
 		vm_throttle_kick(c->m->vm);
 		c->last_kick = now;
 	}
-	if (++c->records % 64 == 0) {
+	if (now - c->last_report >= 20000000ULL) { /* every 20 ms */
+		c->last_report = now;
 		pthread_mutex_lock(&c->m->lock);
 		c->m->st.bytes_sent = c->w.bytes;
 		pthread_mutex_unlock(&c->m->lock);
