@@ -4,12 +4,17 @@
 #include "cli/run.h"
 #include "core/log.h"
 #include "hearth_version.h"
+#include "sandbox/seccomp.h"
 #include "vmm/config.h"
+#include "vmm/console.h"
 #include "vmm/vm.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static void fc_usage(void)
 {
@@ -41,9 +46,56 @@ static void fc_usage(void)
 	       "--http-api-max-payload-size, --snapshot-version, --describe-snapshot.\n"
 	       "The serial console is this terminal (stdin/stdout). Exit statuses are\n"
 	       "Firecracker's: 0 the guest shut down or rebooted, 152 a refused\n"
-	       "configuration file, logger or metrics, 153 a bad command line, 1 any\n"
-	       "other failure (the guest's included).\n",
+	       "configuration file, logger or metrics, 153 a bad command line, 148 a\n"
+	       "forbidden system call, 149 SIGBUS, 150 SIGSEGV, 151 SIGXFSZ, 154 SIGXCPU,\n"
+	       "157 SIGILL, 1 any other failure (the guest's included).\n",
 	       HEARTH_VERSION, FIRECRACKER_DEFAULT_SOCK, CONFIG_ID_MAX);
+}
+
+/* Fatal signals and the status each ends `firecracker` with, as Firecracker's own. */
+static const struct {
+	int sig;
+	int status;
+	const char *line;
+} fc_fatal[] = {
+    {SIGBUS, FC_EXIT_SIGBUS, "firecracker: shutting down after intercepting SIGBUS\n"},
+    {SIGSEGV, FC_EXIT_SIGSEGV, "firecracker: shutting down after intercepting SIGSEGV\n"},
+    {SIGXFSZ, FC_EXIT_SIGXFSZ, "firecracker: shutting down after intercepting SIGXFSZ\n"},
+    {SIGXCPU, FC_EXIT_SIGXCPU, "firecracker: shutting down after intercepting SIGXCPU\n"},
+    {SIGILL, FC_EXIT_SIGILL, "firecracker: shutting down after intercepting SIGILL\n"},
+};
+
+/* Async-signal-safe: one line, the terminal back, exit with the signal's status. */
+static void fc_fatal_handler(int sig)
+{
+	for (size_t i = 0; i < sizeof(fc_fatal) / sizeof(fc_fatal[0]); i++) {
+		if (fc_fatal[i].sig != sig)
+			continue;
+		if (write(STDERR_FILENO, fc_fatal[i].line, strlen(fc_fatal[i].line)) < 0) {
+			/* nothing more to say */
+		}
+		console_restore_terminal();
+		syscall(SYS_exit_group, fc_fatal[i].status);
+	}
+	_exit(FC_EXIT_GENERIC_ERROR);
+}
+
+/*
+ * Firecracker's statuses for fatal signals: 148 for a forbidden system call
+ * (the seccomp filter's SIGSYS), 149-151, 154 and 157 for SIGBUS, SIGSEGV,
+ * SIGXFSZ, SIGXCPU and SIGILL. The console's own handlers, installed later,
+ * restore the terminal and chain to these.
+ */
+static void fc_install_fatal_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fc_fatal_handler;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fc_fatal) / sizeof(fc_fatal[0]); i++)
+		sigaction(fc_fatal[i].sig, &sa, NULL);
+	sandbox_seccomp_set_trap_exit(FC_EXIT_BAD_SYSCALL);
 }
 
 #define fc_usage_error(...) (cli_usage_error("firecracker", __VA_ARGS__), FC_EXIT_ARG_PARSING)
@@ -195,5 +247,6 @@ int cli_firecracker(int argc, char **argv)
 		return fc_usage_error("--no-api needs --config-file");
 	l.api_sock = no_api ? NULL : api_sock;
 	l.logger = want_logger ? &logger : NULL;
+	fc_install_fatal_handlers();
 	return fc_exit_status(cli_run_launch(&cfg, &l));
 }

@@ -15,10 +15,16 @@
  * own exit codes for the cases it defines that hearth has.
  */
 enum fc_exit_status {
-	FC_EXIT_OK = 0,			 /* the guest shut down or rebooted */
-	FC_EXIT_GENERIC_ERROR = 1,	 /* any other failure, the guest's included */
+	FC_EXIT_OK = 0,		   /* the guest shut down or rebooted */
+	FC_EXIT_GENERIC_ERROR = 1, /* any other failure, the guest's included */
+	FC_EXIT_BAD_SYSCALL = 148, /* a system call the seccomp filter forbids */
+	FC_EXIT_SIGBUS = 149,	   /* fatal signals, each its own status */
+	FC_EXIT_SIGSEGV = 150,
+	FC_EXIT_SIGXFSZ = 151,
 	FC_EXIT_BAD_CONFIGURATION = 152, /* the configuration document, logger or metrics refused */
 	FC_EXIT_ARG_PARSING = 153,	 /* a bad command line */
+	FC_EXIT_SIGXCPU = 154,
+	FC_EXIT_SIGILL = 157,
 };
 
 /*

@@ -282,6 +282,7 @@ static int api_listen_fd = -1;
 static struct sock_fprog seccomp_progs[SANDBOX_THREAD_KINDS];
 static const char *syscall_names[SECCOMP_MAX_NR];
 static void (*trap_hook)(void);
+static volatile int trap_exit_status; /* non-zero: the SIGSYS handler exits with it */
 static __thread char thread_label[16];
 static __thread pid_t thread_tid;
 
@@ -529,6 +530,8 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 	}
 	if (trap_hook)
 		trap_hook();
+	if (trap_exit_status)
+		syscall(SYS_exit_group, trap_exit_status);
 	syscall(SYS_tgkill, seccomp_pid, thread_tid ? thread_tid : seccomp_pid, sig);
 	errno = saved;
 }
@@ -599,6 +602,11 @@ int sandbox_seccomp_set_api_socket(int fd)
 void sandbox_seccomp_set_trap_hook(void (*fn)(void))
 {
 	trap_hook = fn;
+}
+
+void sandbox_seccomp_set_trap_exit(int status)
+{
+	trap_exit_status = status;
 }
 
 int sandbox_seccomp_apply(enum sandbox_thread kind, const char *name)

@@ -76,6 +76,13 @@ int sandbox_seccomp_set_api_socket(int fd);
  */
 void sandbox_seccomp_set_trap_hook(void (*fn)(void));
 
+/*
+ * sandbox_seccomp_set_trap_exit - a forbidden system call ends hearth with
+ * exit status status (after the handler's line and hook) instead of dying
+ * by SIGSYS; 0 restores dying by the signal. For Firecracker's statuses.
+ */
+void sandbox_seccomp_set_trap_exit(int status);
+
 /* sandbox_seccomp_thread_name - the allow-list file's name of kind ("vcpu", "vmm"...). */
 const char *sandbox_seccomp_thread_name(enum sandbox_thread kind);
 
