@@ -5,6 +5,7 @@
 #                      scripts/extract-vmlinux.sh is there
 #   initramfs.cpio.gz  busybox + the kernel's virtio and power-button modules
 #                      + guest/init, guest/hearth-test, guest/tests/*.sh
+#                      + guest/tools/*.c, each built static as /bin/hearth-NAME
 #   kernel/            the unpacked kernel package (modules for the nested host)
 #   kernel.release     the kernel's version string
 #
@@ -184,7 +185,8 @@ inputs_hash() {
 	{
 		echo "deb $(basename "$deb")"
 		cat "$BUSYBOX" "$SRC/init" "$SRC/hearth-test" "$SRC/prepare.sh" | sha256sum
-		(cd "$SRC" && find tests -type f -name '*.sh' | LC_ALL=C sort | xargs -r sha256sum)
+		(cd "$SRC" && find tests tools -type f -name '*.[ch]' -o -type f -name '*.sh' |
+			LC_ALL=C sort | xargs -r sha256sum)
 		cat "$modlist"
 	} | sha256sum | cut -d' ' -f1
 }
@@ -206,6 +208,12 @@ install -m 0755 "$SRC/init" "$stage/init"
 install -m 0755 "$SRC/hearth-test" "$stage/etc/hearth-test"
 for t in "$SRC"/tests/*.sh; do
 	install -m 0755 "$t" "$stage/tests/"
+done
+# Guest programs in C (tools/NAME.c -> /bin/hearth-NAME), static: the guest
+# has no C library.
+for t in "$SRC"/tools/*.c; do
+	[ -e "$t" ] || continue
+	quiet "${CC:-cc}" -static -O2 -std=gnu11 -Wall -Wextra -Werror -o "$stage/bin/hearth-$(basename "$t" .c)" "$t"
 done
 while read -r rel; do
 	mkdir -p "$stage/lib/modules/$kver/$(dirname "$rel")"

@@ -5,8 +5,9 @@
 # 7000 for a peer that sends one numbered line per tick (every 50th is shown
 # as "NET-n", a number out of order as "NET-GAP", the end of the connection
 # as "NET-CLOSED"), and writes 1 MiB to /dev/vda (its sha256 as "DISK-W").
-# hearth.dirty=MBPS on the kernel command line also rewrites a 256 MiB
-# tmpfs buffer at that many MB/s (not zeros).
+# hearth.dirty=MBPS on the kernel command line also dirties 256 MiB of
+# memory at that many MB/s of pages (/bin/hearth-dirty, guest/tools/dirty.c;
+# it prints "HEARTH-DIRTY mb=N cs=N" every 5 s).
 # Commands on the console: "write2" writes the second MiB without syncing
 # ("DISK-W2 sha256"), "readback" syncs, drops the page cache and prints the
 # 2 MiB read back ("DISK-R sha256"), "netinfo" prints eth0's counters and the
@@ -50,35 +51,7 @@ until grep -q ':1B58 0*:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
 done
 
 if [ "$dirty" -gt 0 ]; then
-	# A 256 MiB tmpfs file rewritten round and round with 64 KiB blocks of
-	# random-looking text, paced by /proc/uptime (centiseconds) so that the
-	# average is $dirty MB/s: the shell's printf feeds one dd per lap
-	# (forks are rare: one per 256 MiB). "HEARTH-DIRTY mb=N cs=N" every 5 s
-	# tells how much was written in how long.
-	blk=$(head -c 49152 /dev/urandom | base64 -w 0)
-	(
-		read -r t0 _ </proc/uptime
-		t0=${t0%.*}${t0#*.}
-		sent=0 shown=$t0
-		while :; do
-			read -r t _ </proc/uptime
-			t=${t%.*}${t#*.}
-			due=$(((t - t0) * dirty * 10000 / 65536))
-			# Never more than a second behind (a paused guest does not catch up).
-			[ $((due - sent)) -gt $((dirty * 1000000 / 65536)) ] && sent=$((due - dirty * 1000000 / 65536))
-			while [ "$sent" -lt "$due" ]; do
-				printf '%s' "$blk"
-				sent=$((sent + 1))
-			done
-			if [ $((t - shown)) -ge 500 ]; then
-				echo "HEARTH-DIRTY mb=$((sent * 65536 / 1000000)) cs=$((t - t0))" >/dev/console
-				shown=$t
-			fi
-			read -t 0.02 -u 3 x
-		done
-	) | while :; do
-		dd of=/dev/shm/buf bs=64k count=4096 conv=notrunc 2>/dev/null || break
-	done &
+	hearth-dirty "$dirty" 256 >/dev/console &
 	echo "HEARTH-RESULT dirty=$dirty"
 fi
 
