@@ -32,6 +32,8 @@ PACKAGES=(
 	libssl-dev         # SHA-256 (libcrypto) of snapshot files (src/snapshot)
 	libseccomp-dev     # per-thread seccomp filters (src/sandbox/seccomp.c)
 	libcurl4-openssl-dev # HTTP client of `hearth migrate` over the API socket (src/cli/migrate.c)
+	libgnutls28-dev    # TLS 1.3 of the live-migration stream, --tls-psk/--tls-cert (src/migration/migration_tls.c)
+	openssl            # makes the CA and certificates of the migration TLS test (tests/kvm/migration_tls.py)
 	curl               # drives the control API over its UNIX socket in tests (tests/api)
 	python3-yaml       # reads the API description in the contract test (tests/api)
 	python3-jsonschema # validates API bodies against it (tests/api)

@@ -7,6 +7,7 @@
  */
 #include "api/api_priv.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "migration/migration.h"
 
 #include <errno.h>
@@ -100,11 +101,36 @@ static int get_int(json_object *o, const char *name, int64_t min, int64_t max, i
 	return 0;
 }
 
+/* The TLS file fields into o (absent: ""). 400 with *out set when one is bad. */
+static int get_tls_opts(json_object *req, struct mig_tls_opts *o, char **out)
+{
+	static const char *const names[] = {"tls_psk_file", "tls_cert_file", "tls_key_file",
+					    "tls_ca_file"};
+	char *dst[] = {o->psk_file, o->cert_file, o->key_file, o->ca_file};
+
+	memset(o, 0, sizeof(*o));
+	for (unsigned i = 0; i < ARRAY_SIZE(names); i++) {
+		json_object *f;
+
+		if (!json_object_object_get_ex(req, names[i], &f) ||
+		    json_object_is_type(f, json_type_null))
+			continue;
+		if (!json_object_is_type(f, json_type_string) || !json_object_get_string_len(f) ||
+		    (size_t)json_object_get_string_len(f) >= MIG_TLS_PATH ||
+		    strlen(json_object_get_string(f)) != (size_t)json_object_get_string_len(f))
+			return fault(out, "Field '%s' must be a path of 1-%d bytes", names[i],
+				     MIG_TLS_PATH - 1);
+		snprintf(dst[i], MIG_TLS_PATH, "%s", json_object_get_string(f));
+	}
+	return 0;
+}
+
 static int put_migrate(struct api *api, const char *body, size_t len, char **out)
 {
-	static const char *const names[] = {"destination", "max_downtime_ms", "max_bandwidth_mbps",
-					    NULL};
-	struct migration_params p;
+	static const char *const names[] = {
+	    "destination",   "max_downtime_ms", "max_bandwidth_mbps", "tls_psk_file",
+	    "tls_cert_file", "tls_key_file",	"tls_ca_file",	      NULL};
+	static struct migration_params p; /* 16 KiB of paths; api->lock serializes requests */
 	json_object *o, *dst;
 	int64_t downtime, bw;
 	char err[256];
@@ -126,7 +152,8 @@ static int put_migrate(struct api *api, const char *body, size_t len, char **out
 	snprintf(p.destination, sizeof(p.destination), "%s", json_object_get_string(dst));
 	if (get_int(o, "max_downtime_ms", 1, MIG_MAX_DOWNTIME_MS, MIG_DEFAULT_DOWNTIME_MS,
 		    &downtime, out) ||
-	    get_int(o, "max_bandwidth_mbps", 0, 1000000000, 0, &bw, out)) {
+	    get_int(o, "max_bandwidth_mbps", 0, 1000000000, 0, &bw, out) ||
+	    get_tls_opts(o, &p.tls, out)) {
 		json_object_put(o);
 		return 400;
 	}
@@ -170,10 +197,14 @@ static int get_migrate(struct api *api, char **out)
 
 static int put_incoming(struct api *api, const char *body, size_t len, char **out)
 {
-	static const char *const names[] = {"listen", "drives", "network_interfaces", NULL};
+	static const char *const names[] = {
+	    "listen",	     "drives",	     "network_interfaces", "tls_psk_file",
+	    "tls_cert_file", "tls_key_file", "tls_ca_file",	   NULL};
+	static struct mig_tls_opts tls_opts; /* 16 KiB of paths; api->lock serializes requests */
 	struct api_op op = {.kind = API_OP_MIGRATE_INCOMING};
+	struct mig_tls_creds *tls = NULL;
 	json_object *o, *f;
-	char host[256], port[16];
+	char host[256], port[16], err[512];
 	int r;
 
 	o = parse_object(body, len, names, out);
@@ -195,11 +226,24 @@ static int put_incoming(struct api *api, const char *body, size_t len, char **ou
 		return fault(out,
 			     "An incoming migration needs a hearth without a VM or boot source");
 	}
+	/* The files are read here, before anything listens. */
+	if (get_tls_opts(o, &tls_opts, out)) {
+		json_object_put(o);
+		return 400;
+	}
+	if (mig_tls_load(&tls_opts, true, &tls, err, sizeof(err))) {
+		json_object_put(o);
+		return fault(out, "Cannot use TLS: %s", err);
+	}
 	op.state_path = json_object_get_string(f);
 	api_submit(api, &op);
 	json_object_put(o);
-	if (op.status >= 400)
+	if (op.status >= 400) {
+		mig_tls_creds_free(tls);
 		return fault(out, "%s", op.msg);
+	}
+	mig_tls_creds_free(api->incoming_tls);
+	api->incoming_tls = tls;
 	return 204;
 }
 
@@ -328,6 +372,7 @@ void api_migrate_incoming_op(struct api *api, struct api_op *op)
 struct vm *api_migrate_receive(struct api *api, int *status)
 {
 	struct migration_incoming in = {.local = &api->cfg};
+	struct mig_tls_creds *tls;
 	struct vm_config cfg;
 	char err[512] = "";
 	struct vm *vm;
@@ -336,8 +381,12 @@ struct vm *api_migrate_receive(struct api *api, int *status)
 	pthread_mutex_lock(&api->lock);
 	lfd = api->incoming_fd;
 	api->incoming_fd = -1;
+	tls = api->incoming_tls;
+	api->incoming_tls = NULL;
 	pthread_mutex_unlock(&api->lock);
+	in.tls = tls;
 	vm = migration_receive(&in, lfd, &cfg, err, sizeof(err));
+	mig_tls_creds_free(tls);
 	if (!vm) {
 		fprintf(stderr, "hearth: migration failed: %s\n", err);
 		config_free(&cfg);

@@ -97,6 +97,8 @@ struct api {
 	/* Live migration (api_migrate.c): the source's, and an incoming one's socket. */
 	struct migration *mig;
 	int incoming_fd;
+	/* PUT /migrate/incoming's TLS credentials, read before it listens; NULL: none. */
+	struct mig_tls_creds *incoming_tls;
 };
 
 /*

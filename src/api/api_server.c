@@ -6,6 +6,7 @@
 #include "api/api_priv.h"
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "migration/migration.h"
 #include "sandbox/seccomp.h"
 #include "vmm/vm.h"
 
@@ -318,6 +319,7 @@ static void api_free(struct api *api)
 	free(api->initrd);
 	free(api->boot_args);
 	free(api->serial_path);
+	mig_tls_creds_free(api->incoming_tls); /* a VM that never came */
 	free(api->log_path);
 	free(api->log_module);
 	free(api->metrics_path);

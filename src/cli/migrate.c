@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `hearth migrate`: a client of the API's /migrate endpoints over its UNIX socket. */
 #include "cli/migrate.h"
+#include "core/util.h"
+#include "migration/migration.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -29,7 +31,8 @@ static void migrate_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: hearth migrate --api-sock PATH --to tcp:HOST:PORT [--max-downtime MS]\n"
-		"                      [--max-bandwidth MBPS]\n"
+		"                      [--max-bandwidth MBPS] [--tls-psk FILE |\n"
+		"                      --tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
 		"\n"
 		"Moves the running VM of the hearth whose API socket is PATH to the hearth\n"
 		"waiting at HOST:PORT (started there with 'hearth run --incoming tcp:ADDR:PORT'),\n"
@@ -42,6 +45,11 @@ static void migrate_usage(FILE *out)
 		"  --max-downtime MS     longest pause of the guest to aim for, 1..60000\n"
 		"                        (default: the source's, 300)\n"
 		"  --max-bandwidth MBPS  cap on the link, in megabits per second; 0 = unlimited\n"
+		"  --tls-psk FILE        TLS 1.3 with the key in FILE (IDENTITY:HEXKEY, at least\n"
+		"                        16 bytes, not readable by others), the destination's\n"
+		"  --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
+		"                        TLS 1.3 with this certificate and key (PEM); the\n"
+		"                        destination's certificate must be signed by the CA\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Ctrl-C (SIGINT) or SIGTERM cancels the migration: before the hand-over the\n"
@@ -615,10 +623,19 @@ int cli_migrate(int argc, char **argv)
 	    {"to", required_argument, NULL, 't'},
 	    {"max-downtime", required_argument, NULL, 'd'},
 	    {"max-bandwidth", required_argument, NULL, 'b'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *sock = NULL, *to = NULL;
+	static const char *const tls_fields[] = {"tls_psk_file", "tls_cert_file", "tls_key_file",
+						 "tls_ca_file"};
+	static struct mig_tls_opts tls;
+	char *tls_paths[] = {tls.psk_file, tls.cert_file, tls.key_file, tls.ca_file};
+	const char *sock = NULL, *to = NULL, *tls_args[4] = {NULL};
+	struct mig_tls_creds *creds;
 	unsigned long downtime = 0, bandwidth = 0;
 	bool have_downtime = false, have_bandwidth = false;
 	struct migrate_client *c;
@@ -645,6 +662,12 @@ int cli_migrate(int argc, char **argv)
 			if (migrate_parse_u32("--max-bandwidth", optarg, 0, 1000000, &bandwidth))
 				return 2;
 			have_bandwidth = true;
+			break;
+		case 'P':
+		case 'C':
+		case 'K':
+		case 'A':
+			tls_args[strchr("PCKA", opt) - "PCKA"] = optarg;
 			break;
 		case 'h':
 			migrate_usage(stdout);
@@ -675,6 +698,22 @@ int cli_migrate(int argc, char **argv)
 		fprintf(stderr, "hearth migrate: %s\n", err);
 		return 2;
 	}
+	/* The source reads the files itself: absolute paths, checked here first. */
+	memset(&tls, 0, sizeof(tls));
+	for (unsigned i = 0; i < ARRAY_SIZE(tls_fields); i++) {
+		char *abs;
+
+		if (!tls_args[i])
+			continue;
+		abs = realpath(tls_args[i], NULL);
+		snprintf(tls_paths[i], MIG_TLS_PATH, "%s", abs ? abs : tls_args[i]);
+		free(abs);
+	}
+	if (mig_tls_load(&tls, false, &creds, err, sizeof(err))) {
+		fprintf(stderr, "hearth migrate: %s\n", err);
+		return 2;
+	}
+	mig_tls_creds_free(creds);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		fprintf(stderr, "hearth migrate: cannot initialise libcurl\n");
@@ -703,6 +742,10 @@ int cli_migrate(int argc, char **argv)
 	if (have_bandwidth)
 		json_object_object_add(req, "max_bandwidth_mbps",
 				       json_object_new_int64((int64_t)bandwidth));
+	for (unsigned i = 0; i < ARRAY_SIZE(tls_fields); i++)
+		if (tls_paths[i][0])
+			json_object_object_add(req, tls_fields[i],
+					       json_object_new_string(tls_paths[i]));
 
 	/* Ctrl-C and SIGTERM cancel through the API; no SA_RESTART: sleeps end at once. */
 	memset(&sa, 0, sizeof(sa));

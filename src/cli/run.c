@@ -76,6 +76,12 @@ void cli_run_usage(void)
 	    "                     wait there for a VM migrating live from another hearth\n"
 	    "                     (hearth migrate); --disk/--net given here replace the\n"
 	    "                     source's (by id= or position), the rest keep its paths\n"
+	    "  --tls-psk FILE     with --incoming: the stream is TLS 1.3, the source must\n"
+	    "                     know the key in FILE (IDENTITY:HEXKEY, psktool's format,\n"
+	    "                     at least 16 bytes, not readable by others)\n"
+	    "  --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
+	    "                     with --incoming: TLS 1.3 with this certificate and key\n"
+	    "                     (PEM); the source must present a certificate the CA signed\n"
 	    "  --seccomp on|off|log\n"
 	    "                     system-call filters, one per thread kind (vCPU, event\n"
 	    "                     loop, API, I/O) (default on): a forbidden call ends\n"
@@ -138,6 +144,10 @@ enum {
 	OPT_CONFIG_FILE,
 	OPT_SECCOMP,
 	OPT_INCOMING,
+	OPT_TLS_PSK,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CA,
 };
 
 static const struct option run_options[] = {
@@ -158,6 +168,10 @@ static const struct option run_options[] = {
     {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {"incoming", required_argument, NULL, OPT_INCOMING},
+    {"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -313,6 +327,18 @@ int cli_run(int argc, char **argv)
 		case OPT_INCOMING:
 			l.incoming = optarg;
 			break;
+		case OPT_TLS_PSK:
+			l.tls_psk = optarg;
+			break;
+		case OPT_TLS_CERT:
+			l.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			l.tls_key = optarg;
+			break;
+		case OPT_TLS_CA:
+			l.tls_ca = optarg;
+			break;
 		case 'v':
 			l.verbose++;
 			break;
@@ -331,10 +357,11 @@ int cli_run(int argc, char **argv)
 }
 
 /* --incoming: the VM arrives from a migration source (its configuration stays static). */
-static struct vm *run_incoming(const struct vm_config *local, const char *spec, int *status)
+static struct vm *run_incoming(const struct vm_config *local, const char *spec,
+			       const struct mig_tls_creds *tls, int *status)
 {
 	static struct vm_config cfg;
-	struct migration_incoming in = {.local = local};
+	struct migration_incoming in = {.local = local, .tls = tls};
 	char err[512] = "";
 	struct vm *vm;
 	int lfd;
@@ -365,11 +392,28 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 	struct sysinfo si;
 	struct vm *vm;
 	struct api *api = NULL;
+	static struct mig_tls_creds *tls; /* static: reachable until the VM arrives */
 	int status;
 
 	if (l->incoming && (c->kernel_path || l->config_file))
 		return usage_error("%s", "--incoming takes no --kernel or --config-file: the VM "
 					 "comes from the source");
+	if (!l->incoming && (l->tls_psk || l->tls_cert || l->tls_key || l->tls_ca))
+		return usage_error("%s", "--tls-psk, --tls-cert, --tls-key and --tls-ca go with "
+					 "--incoming (the source takes them with hearth migrate)");
+	if (l->incoming) {
+		/* The files are read now, before anything listens. */
+		static struct mig_tls_opts o;
+
+		snprintf(o.psk_file, sizeof(o.psk_file), "%s", l->tls_psk ? l->tls_psk : "");
+		snprintf(o.cert_file, sizeof(o.cert_file), "%s", l->tls_cert ? l->tls_cert : "");
+		snprintf(o.key_file, sizeof(o.key_file), "%s", l->tls_key ? l->tls_key : "");
+		snprintf(o.ca_file, sizeof(o.ca_file), "%s", l->tls_ca ? l->tls_ca : "");
+		if (mig_tls_load(&o, true, &tls, err, sizeof(err))) {
+			fprintf(stderr, "hearth: %s\n", err);
+			return VM_EXIT_USAGE;
+		}
+	}
 	if (!c->kernel_path && !l->api_sock && !l->config_file && !l->incoming)
 		return usage_error("%s", "--kernel PATH is required (or --api-sock PATH, or "
 					 "--config-file FILE)");
@@ -427,7 +471,9 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 		if (!vm)
 			fprintf(stderr, "hearth: %s\n", err);
 	} else if (l->incoming) {
-		vm = run_incoming(c, l->incoming, &status);
+		vm = run_incoming(c, l->incoming, tls, &status);
+		mig_tls_creds_free(tls);
+		tls = NULL;
 	} else if (c->kernel_path) {
 		vm = vm_create(c, err, sizeof(err));
 		if (!vm)

@@ -23,9 +23,10 @@ struct run_launch {
 	const struct api_logger_args *logger; /* as PUT /logger before anything else */
 	const char *metrics_path;	      /* as PUT /metrics */
 	const char *incoming;		      /* --incoming tcp:ADDR:PORT; NULL: none */
-	int verbose;			      /* -v count */
-	bool set_memory, set_rng, set_transport; /* given on the command line */
-	enum sandbox_seccomp_mode seccomp;	 /* system-call filters: on (0) unless asked */
+	const char *tls_psk, *tls_cert, *tls_key, *tls_ca; /* --incoming over TLS; NULL: none */
+	int verbose;					   /* -v count */
+	bool set_memory, set_rng, set_transport;	   /* given on the command line */
+	enum sandbox_seccomp_mode seccomp; /* system-call filters: on (0) unless asked */
 };
 
 /*

@@ -103,11 +103,90 @@ struct mig_desc {
 	struct snap_nic nics[CONFIG_MAX_NICS];
 };
 
+/*
+ * mig_fail - format one line into err (errlen bytes) and return r: the
+ * error reporting of the stream's functions.
+ */
+int mig_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * mig_wait_fd - wait until fd is ready for events (POLLIN, POLLOUT), or
+ * cancel_fd (when >= 0) readable, or timeout_ms (-1: none). Returns 0,
+ * -ECANCELED, -ETIMEDOUT or -errno.
+ */
+int mig_wait_fd(int fd, short events, int cancel_fd, int timeout_ms);
+
+/* ---- TLS of the stream (migration_tls.c) ----------------------------------------------- */
+
+#define MIG_TLS_PATH 4096
+
+/* The user's TLS options: a pre-shared key, or certificate, key and CA ("": not given). */
+struct mig_tls_opts {
+	char psk_file[MIG_TLS_PATH]; /* IDENTITY:HEXKEY, as GnuTLS's psktool writes */
+	char cert_file[MIG_TLS_PATH], key_file[MIG_TLS_PATH], ca_file[MIG_TLS_PATH]; /* PEM */
+};
+
+struct mig_tls_creds;
+struct mig_tls;
+
+/* mig_tls_opts_given - whether o (may be NULL) asks for TLS at all. */
+bool mig_tls_opts_given(const struct mig_tls_opts *o);
+
+/*
+ * mig_tls_parse_psk - parse a key file's text[0, len): one line
+ * IDENTITY:HEXKEY (identity printable, key 16 to keymax bytes). Returns 0,
+ * or -EINVAL with one line in err.
+ */
+int mig_tls_parse_psk(const char *text, size_t len, char *identity, size_t idlen, uint8_t *key,
+		      size_t keymax, size_t *key_len, char *err, size_t errlen);
+
+/*
+ * mig_tls_load - read the files o names and build the credentials for
+ * the destination (server) or the source into *out (NULL when o asks for
+ * no TLS). Secret files (the PSK, the private key) must not be readable
+ * by others. Opens files: call it before any seccomp filter applies to
+ * the thread. Returns 0, or -errno with one line in err naming the option
+ * and the file.
+ */
+int mig_tls_load(const struct mig_tls_opts *o, bool server, struct mig_tls_creds **out, char *err,
+		 size_t errlen);
+
+/* mig_tls_creds_free - free what mig_tls_load() built (NULL is fine). */
+void mig_tls_creds_free(struct mig_tls_creds *c);
+
+/*
+ * mig_tls_handshake - make fd non-blocking and run the TLS 1.3 handshake
+ * over it with credentials c (both sides authenticate: the same PSK, or
+ * certificates signed by the CA). Waits on cancel_fd (readable: give up)
+ * and for at most timeout_ms at a time. Returns 0 with the session in
+ * *out, or -ECANCELED, -ETIMEDOUT, -EACCES (the handshake failed) with one
+ * line in err.
+ */
+int mig_tls_handshake(const struct mig_tls_creds *c, int fd, int cancel_fd, int timeout_ms,
+		      struct mig_tls **out, char *err, size_t errlen);
+
+/* mig_tls_close - end a session (NULL is fine); the socket stays open. */
+void mig_tls_close(struct mig_tls *t);
+
+/*
+ * mig_tls_recv, mig_tls_send - one record's worth of I/O: 0 with *got
+ * (*sent) bytes; -EAGAIN with the events to wait for in *events (then call
+ * again with the same arguments); -EPIPE at the end of the stream; -EPROTO
+ * on a TLS error (mig_tls_error() says which).
+ */
+int mig_tls_recv(struct mig_tls *t, void *buf, size_t len, size_t *got, short *events);
+int mig_tls_send(struct mig_tls *t, const void *buf, size_t len, size_t *sent, short *events);
+
+/* mig_tls_error - the last TLS error of t, as text. */
+const char *mig_tls_error(struct mig_tls *t);
+
 /* Reading records from a socket, or (fuzzing, tests) from a buffer. */
 struct mig_reader {
-	int fd;		/* -1: read from buf */
-	int cancel_fd;	/* also polled when >= 0: readable means give up */
-	int timeout_ms; /* per read; -1: none */
+	int fd;		     /* -1: read from buf */
+	struct mig_tls *tls; /* when set, fd carries TLS records */
+	int cancel_fd;	     /* also polled when >= 0: readable means give up */
+	int timeout_ms;	     /* per read; -1: none */
 	const uint8_t *buf;
 	size_t len, off;
 	uint64_t bytes;	  /* read so far */
@@ -166,10 +245,11 @@ int mig_receive_memory(struct mig_reader *r, struct guest_memory *gm, uint8_t **
 /* Writing records to a socket, with an optional bandwidth limit. */
 struct mig_writer {
 	int fd;
-	int cancel_fd;	   /* polled while waiting to write: readable means give up */
-	uint64_t max_bps;  /* bytes per second, 0: unlimited */
-	uint64_t bytes;	   /* written so far */
-	uint64_t start_ns; /* of the bandwidth limit's accounting */
+	struct mig_tls *tls; /* when set, fd carries TLS records (the reader's session) */
+	int cancel_fd;	     /* polled while waiting to write: readable means give up */
+	uint64_t max_bps;    /* bytes per second, 0: unlimited */
+	uint64_t bytes;	     /* written so far */
+	uint64_t start_ns;   /* of the bandwidth limit's accounting */
 	uint64_t limit_bytes;
 };
 
@@ -213,6 +293,7 @@ struct migration_params {
 	char destination[300]; /* "tcp:HOST:PORT" */
 	unsigned max_downtime_ms;
 	uint64_t max_bandwidth_mbps; /* 0: unlimited */
+	struct mig_tls_opts tls;     /* all "": plain TCP */
 };
 
 /* What GET /migrate reports. */
@@ -240,8 +321,9 @@ struct migration *migration_create(struct vm *vm, char *err, size_t errlen);
 
 /*
  * migration_start - begin migrating to p->destination on the migration
- * thread. Returns 0, or -EBUSY (one in progress or completed), -EINVAL
- * (bad parameters) with one line in err.
+ * thread, over TLS when p->tls names credentials (their files are read
+ * here, on the calling thread). Returns 0, or -EBUSY (one in progress or
+ * completed), -EINVAL (bad parameters, a bad TLS file) with one line in err.
  */
 int migration_start(struct migration *m, const struct migration_params *p, char *err,
 		    size_t errlen);
@@ -274,7 +356,8 @@ void migration_destroy(struct migration *m);
 
 /* Per-host overrides of the incoming VM's configuration. */
 struct migration_incoming {
-	const struct vm_config *local; /* console, disks and cards given here (may be NULL) */
+	const struct vm_config *local;	 /* console, disks and cards given here (may be NULL) */
+	const struct mig_tls_creds *tls; /* mig_tls_load()'s, server side; NULL: plain TCP */
 };
 
 /*

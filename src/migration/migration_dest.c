@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,10 +91,10 @@ int migration_listen(const char *spec, char *err, size_t errlen)
 	return fd;
 }
 
-/* Send a REFUSE record with the reason (best effort). */
-static void refuse(int fd, const char *why)
+/* Send a REFUSE record with the reason (best effort), over TLS when tls is set. */
+static void refuse(int fd, struct mig_tls *tls, const char *why)
 {
-	struct mig_writer w = {.fd = fd, .cancel_fd = -1};
+	struct mig_writer w = {.fd = fd, .tls = tls, .cancel_fd = -1};
 	size_t n = strlen(why);
 
 	if (n > MIG_MAX_REASON - 1)
@@ -190,6 +191,8 @@ enum recv_step_kind {
 struct recv_step {
 	enum recv_step_kind kind;
 	struct mig_reader *r;
+	const struct mig_tls_creds *tls; /* RECV_DESC: the handshake comes first */
+	bool answered; /* RECV_DESC: the source needs no REFUSE (or cannot read one) */
 	struct mig_desc *d;
 	struct vm *vm;
 	struct snapshot *s;
@@ -199,6 +202,57 @@ struct recv_step {
 	int result;
 };
 
+/*
+ * Before the first record: whether the source speaks TLS (a TLS record
+ * starts with 0x16, a handshake) as this destination expects, then the
+ * handshake when it does.
+ */
+static int recv_tls(struct recv_step *st)
+{
+	struct pollfd p = {.fd = st->r->fd, .events = POLLIN};
+	uint8_t first = 0;
+	ssize_t n;
+	int e;
+
+	do
+		e = poll(&p, 1, st->r->timeout_ms);
+	while (e < 0 && errno == EINTR);
+	if (e <= 0) {
+		snprintf(st->err, st->errlen, "the source said nothing in time");
+		return -ETIMEDOUT;
+	}
+	do
+		n = recv(st->r->fd, &first, 1, MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(st->err, st->errlen, "the stream ended early (the other side is gone)");
+		return -EPIPE;
+	}
+	if (!st->tls && first == 0x16) {
+		st->answered = true;
+		snprintf(st->err, st->errlen,
+			 "the source uses TLS: start the destination with the same --tls-psk or "
+			 "--tls-cert/--tls-key/--tls-ca");
+		return -EPROTO;
+	}
+	if (st->tls && first != 0x16) {
+		st->answered = true;
+		refuse(st->r->fd, NULL,
+		       "the destination requires TLS: migrate with the same --tls-psk or "
+		       "--tls-cert/--tls-key/--tls-ca");
+		snprintf(st->err, st->errlen,
+			 "the source does not use TLS (this destination requires it)");
+		return -EPROTO;
+	}
+	if (!st->tls)
+		return 0;
+	e = mig_tls_handshake(st->tls, st->r->fd, -1, st->r->timeout_ms, &st->r->tls, st->err,
+			      st->errlen);
+	if (e)
+		st->answered = true;
+	return e;
+}
+
 static int recv_desc(struct recv_step *st)
 {
 	struct mig_hello hello;
@@ -206,6 +260,11 @@ static int recv_desc(struct recv_step *st)
 	uint8_t *buf;
 	int e;
 
+	if (st->r->fd >= 0) {
+		e = recv_tls(st);
+		if (e)
+			return e;
+	}
 	e = mig_expect(st->r, MIG_REC_HELLO, &hello, sizeof(hello), NULL, st->err, st->errlen);
 	e = e ?: mig_check_hello(&hello, st->err, st->errlen);
 	e = e ?: mig_read_hdr(st->r, &h, st->err, st->errlen);
@@ -295,12 +354,14 @@ static int run_step(struct recv_step *st)
 static struct vm *accept_vm(struct mig_reader *r, int fd, const struct migration_incoming *in,
 			    struct vm_config *cfg, struct mig_desc *d, char *err, size_t errlen)
 {
-	struct recv_step st = {.kind = RECV_DESC, .r = r, .d = d, .err = err, .errlen = errlen};
+	struct recv_step st = {
+	    .kind = RECV_DESC, .r = r, .tls = in->tls, .d = d, .err = err, .errlen = errlen};
 	struct snapshot tmp;
 	struct vm *vm;
 
 	if (run_step(&st)) {
-		refuse(fd, err);
+		if (!st.answered)
+			refuse(fd, r->tls, err);
 		return NULL;
 	}
 	memset(&tmp, 0, sizeof(tmp));
@@ -310,7 +371,7 @@ static struct vm *accept_vm(struct mig_reader *r, int fd, const struct migration
 	memcpy(tmp.nics, d->nics, sizeof(tmp.nics));
 	if (snap_build_config(&tmp, in->local, NULL, cfg, err, errlen) ||
 	    apply_overrides(cfg, in->local, err, errlen)) {
-		refuse(fd, err);
+		refuse(fd, r->tls, err);
 		return NULL;
 	}
 	cfg->incoming = true;
@@ -320,7 +381,7 @@ static struct vm *accept_vm(struct mig_reader *r, int fd, const struct migration
 		vm = NULL;
 	}
 	if (!vm) {
-		refuse(fd, err);
+		refuse(fd, r->tls, err);
 		return NULL;
 	}
 	return vm;
@@ -362,6 +423,7 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	if (fault)
 		r.kill_at_pass = atoi(fault);
 	vm = accept_vm(&r, fd, in, cfg, &d, err, errlen);
+	w.tls = r.tls; /* the session of the handshake, when there was one */
 	if (!vm)
 		goto fail;
 	e = mig_write_rec(&w, MIG_REC_ACCEPT, NULL, 0, NULL, 0);
@@ -423,6 +485,7 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	announce(vm);
 	if (mig_write_rec(&w, MIG_REC_DONE, &done, sizeof(done), NULL, 0))
 		log_warn("migration: cannot report the downtime to the source");
+	mig_tls_close(r.tls);
 	close(fd);
 	fprintf(
 	    stderr, "hearth: migration: received VM %s (%llu bytes in %llu ms, downtime %llu ms)\n",
@@ -433,6 +496,7 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	return vm;
 
 fail:
+	mig_tls_close(r.tls);
 	close(fd);
 	snapshot_free(&s);
 	mig_desc_free(&d);

@@ -52,6 +52,7 @@ struct migration {
 	pthread_cond_t cond;
 	bool job, quit, lingering, completed_read;
 	struct migration_params params;
+	struct mig_tls_creds *tls; /* loaded by migration_start(); NULL: plain TCP */
 	struct migration_status st;
 	int cancel_fd;	/* eventfd: cancel (or quit) */
 	int pagemap_fd; /* /proc/self/pagemap, opened before the thread's filter; -1: none */
@@ -689,17 +690,21 @@ static void run_job(struct migration *m)
 {
 	struct vm *vm = m->vm;
 	struct mig_run_ctx c = {.m = m};
+	struct mig_tls *tls = NULL;
 	char err[MIG_MAX_REASON] = "";
 	uint64_t t0 = now_ns();
 	int fd, r;
 
 	fd = tcp_connect(m->params.destination, m->cancel_fd, err, sizeof(err));
 	r = fd < 0 ? fd : 0;
+	if (!r && m->tls)
+		r = mig_tls_handshake(m->tls, fd, m->cancel_fd, 30000, &tls, err, sizeof(err));
 	if (!r) {
 		c.w = (struct mig_writer){.fd = fd,
 					  .cancel_fd = m->cancel_fd,
 					  .max_bps = m->params.max_bandwidth_mbps * 1000000 / 8};
 		c.r = (struct mig_reader){.fd = fd, .cancel_fd = m->cancel_fd, .timeout_ms = 30000};
+		c.w.tls = c.r.tls = tls;
 		r = migrate(m, &c, err, sizeof(err));
 	}
 	pthread_mutex_lock(&m->lock);
@@ -714,6 +719,7 @@ static void run_job(struct migration *m)
 			 m->cancelled ? "cancelled by the user" : err);
 	}
 	pthread_mutex_unlock(&m->lock);
+	mig_tls_close(tls);
 	if (fd >= 0)
 		close(fd);
 	if (r) {
@@ -833,18 +839,27 @@ fail:
 int migration_start(struct migration *m, const struct migration_params *p, char *err, size_t errlen)
 {
 	char host[256], port[16];
+	struct mig_tls_creds *tls;
 	uint64_t cnt;
+	int r;
 
 	if (mig_parse_tcp(p->destination, host, sizeof(host), port, sizeof(port))) {
 		snprintf(err, errlen, "destination must be tcp:HOST:PORT");
 		return -EINVAL;
 	}
+	/* The files are read here: the migration thread's filter opens nothing. */
+	r = mig_tls_load(&p->tls, false, &tls, err, errlen);
+	if (r)
+		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
 	if (m->job || m->st.state == MIG_STATE_COMPLETED) {
 		pthread_mutex_unlock(&m->lock);
+		mig_tls_creds_free(tls);
 		snprintf(err, errlen, "a migration is already in progress");
 		return -EBUSY;
 	}
+	mig_tls_creds_free(m->tls); /* the previous attempt's */
+	m->tls = tls;
 	if (read(m->cancel_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		log_warn("migration: cancel eventfd: %s", strerror(errno));
 	m->params = *p;
@@ -926,6 +941,7 @@ void migration_destroy(struct migration *m)
 	if (m->pagemap_fd >= 0)
 		close(m->pagemap_fd);
 	free(m->state);
+	mig_tls_creds_free(m->tls);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -15,10 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+int mig_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,8 +57,7 @@ static uint64_t rec_max_len(uint32_t type)
 	return UINT64_MAX;
 }
 
-/* Wait until fd is ready for events, or cancel_fd readable, or the timeout. */
-static int wait_fd(int fd, short events, int cancel_fd, int timeout_ms)
+int mig_wait_fd(int fd, short events, int cancel_fd, int timeout_ms)
 {
 	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
 
@@ -95,6 +91,16 @@ static int read_some(struct mig_reader *r, uint8_t *dst, size_t len, size_t *got
 		r->off += *got;
 		return 0;
 	}
+	while (r->tls) {
+		short events = POLLIN;
+		int e = mig_tls_recv(r->tls, dst, len, got, &events);
+
+		if (e != -EAGAIN)
+			return e;
+		w = mig_wait_fd(r->fd, events, r->cancel_fd, r->timeout_ms);
+		if (w)
+			return w;
+	}
 	for (;;) {
 		n = read(r->fd, dst, len);
 		if (n > 0) {
@@ -107,7 +113,7 @@ static int read_some(struct mig_reader *r, uint8_t *dst, size_t len, size_t *got
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		w = wait_fd(r->fd, POLLIN, r->cancel_fd, r->timeout_ms);
+		w = mig_wait_fd(r->fd, POLLIN, r->cancel_fd, r->timeout_ms);
 		if (w)
 			return w;
 	}
@@ -122,14 +128,17 @@ int mig_read_exact(struct mig_reader *r, void *dst, size_t len, char *err, size_
 		int e = read_some(r, p, len, &got);
 
 		if (e == -EPIPE)
-			return fail(err, errlen, e,
-				    "the stream ended early (the other side is gone)");
+			return mig_fail(err, errlen, e,
+					"the stream ended early (the other side is gone)");
 		if (e == -ECANCELED)
-			return fail(err, errlen, e, "cancelled");
+			return mig_fail(err, errlen, e, "cancelled");
 		if (e == -ETIMEDOUT)
-			return fail(err, errlen, e, "the other side did not answer in time");
+			return mig_fail(err, errlen, e, "the other side did not answer in time");
+		if (e == -EPROTO && r->tls)
+			return mig_fail(err, errlen, e, "reading the stream: TLS: %s",
+					mig_tls_error(r->tls));
 		if (e)
-			return fail(err, errlen, e, "reading the stream: %s", strerror(-e));
+			return mig_fail(err, errlen, e, "reading the stream: %s", strerror(-e));
 		p += got;
 		len -= got;
 		r->bytes += got;
@@ -146,14 +155,15 @@ int mig_read_hdr(struct mig_reader *r, struct mig_rec_hdr *h, char *err, size_t 
 		return e;
 	max = rec_max_len(h->type);
 	if (max == UINT64_MAX)
-		return fail(err, errlen, -EINVAL, "bad stream: unknown record type %u", h->type);
+		return mig_fail(err, errlen, -EINVAL, "bad stream: unknown record type %u",
+				h->type);
 	if (h->reserved)
-		return fail(err, errlen, -EINVAL, "bad stream: record type %u has reserved bits",
-			    h->type);
+		return mig_fail(err, errlen, -EINVAL,
+				"bad stream: record type %u has reserved bits", h->type);
 	if (h->len > max)
-		return fail(err, errlen, -EINVAL,
-			    "bad stream: record type %u is %llu bytes (at most %llu)", h->type,
-			    (unsigned long long)h->len, (unsigned long long)max);
+		return mig_fail(err, errlen, -EINVAL,
+				"bad stream: record type %u is %llu bytes (at most %llu)", h->type,
+				(unsigned long long)h->len, (unsigned long long)max);
 	return 0;
 }
 
@@ -175,14 +185,14 @@ int mig_expect(struct mig_reader *r, uint32_t want, void *buf, size_t max, size_
 		for (size_t i = 0; i < h.len; i++)
 			if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
 				reason[i] = '?';
-		return fail(err, errlen, -ECONNREFUSED, "the destination refused: %s", reason);
+		return mig_fail(err, errlen, -ECONNREFUSED, "the destination refused: %s", reason);
 	}
 	if (h.type != want)
-		return fail(err, errlen, -EINVAL, "bad stream: record type %u where %u belongs",
-			    h.type, want);
+		return mig_fail(err, errlen, -EINVAL, "bad stream: record type %u where %u belongs",
+				h.type, want);
 	if (h.len > max || (!len && h.len != max))
-		return fail(err, errlen, -EINVAL, "bad stream: record type %u of %llu bytes",
-			    h.type, (unsigned long long)h.len);
+		return mig_fail(err, errlen, -EINVAL, "bad stream: record type %u of %llu bytes",
+				h.type, (unsigned long long)h.len);
 	if (len)
 		*len = h.len;
 	return mig_read_exact(r, buf, h.len, err, errlen);
@@ -191,13 +201,14 @@ int mig_expect(struct mig_reader *r, uint32_t want, void *buf, size_t max, size_
 int mig_check_hello(const struct mig_hello *h, char *err, size_t errlen)
 {
 	if (memcmp(h->magic, MIG_MAGIC, sizeof(h->magic)))
-		return fail(err, errlen, -EPROTO, "not a hearth migration stream");
+		return mig_fail(err, errlen, -EPROTO, "not a hearth migration stream");
 	if (h->version != MIG_VERSION)
-		return fail(err, errlen, -EPROTO,
-			    "migration stream version %u is not supported (this build speaks %u)",
-			    h->version, MIG_VERSION);
+		return mig_fail(
+		    err, errlen, -EPROTO,
+		    "migration stream version %u is not supported (this build speaks %u)",
+		    h->version, MIG_VERSION);
 	if (h->reserved)
-		return fail(err, errlen, -EPROTO, "bad stream: reserved bits in the greeting");
+		return mig_fail(err, errlen, -EPROTO, "bad stream: reserved bits in the greeting");
 	return 0;
 }
 
@@ -231,25 +242,27 @@ int mig_parse_desc(const uint8_t *p, size_t len, struct mig_desc *d, char *err, 
 
 	memset(d, 0, sizeof(*d));
 	if (len < sizeof(*m))
-		return fail(err, errlen, -EINVAL, "bad stream: the machine description is short");
+		return mig_fail(err, errlen, -EINVAL,
+				"bad stream: the machine description is short");
 	memcpy(&d->machine, p, sizeof(*m));
 	if (m->ncpuid > CPU_MODEL_MAX_ENTRIES || m->ndisks > CONFIG_MAX_DISKS ||
 	    m->nnics > CONFIG_MAX_NICS)
-		return fail(err, errlen, -EINVAL,
-			    "bad stream: the machine description has %u CPUID entries, %u disks, "
-			    "%u cards",
-			    m->ncpuid, m->ndisks, m->nnics);
+		return mig_fail(
+		    err, errlen, -EINVAL,
+		    "bad stream: the machine description has %u CPUID entries, %u disks, "
+		    "%u cards",
+		    m->ncpuid, m->ndisks, m->nnics);
 	want = sizeof(*m) + m->ncpuid * sizeof(*d->cpuid) + m->ndisks * sizeof(*d->disks) +
 	       m->nnics * sizeof(d->nics[0]);
 	if (len != want)
-		return fail(err, errlen, -EINVAL,
-			    "bad stream: the machine description is %zu bytes (%zu expected)", len,
-			    want);
+		return mig_fail(err, errlen, -EINVAL,
+				"bad stream: the machine description is %zu bytes (%zu expected)",
+				len, want);
 	d->cpuid = calloc(m->ncpuid ? m->ncpuid : 1, sizeof(*d->cpuid));
 	d->disks = calloc(m->ndisks ? m->ndisks : 1, sizeof(*d->disks));
 	if (!d->cpuid || !d->disks) {
 		mig_desc_free(d);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return mig_fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	p += sizeof(*m);
 	memcpy(d->cpuid, p, m->ncpuid * sizeof(*d->cpuid));
@@ -298,28 +311,29 @@ int mig_receive_memory(struct mig_reader *r, struct guest_memory *gm, uint8_t **
 		case MIG_REC_PAGES:
 		case MIG_REC_ZERO:
 			if (h.len < sizeof(run))
-				return fail(err, errlen, -EINVAL, "bad stream: a short page run");
+				return mig_fail(err, errlen, -EINVAL,
+						"bad stream: a short page run");
 			e = mig_read_exact(r, &run, sizeof(run), err, errlen);
 			if (e)
 				return e;
 			hva = run_ptr(gm, &run);
 			if (!hva)
-				return fail(err, errlen, -EINVAL,
-					    "bad stream: pages %#llx+%llu are not guest RAM",
-					    (unsigned long long)run.gpa,
-					    (unsigned long long)run.npages);
+				return mig_fail(err, errlen, -EINVAL,
+						"bad stream: pages %#llx+%llu are not guest RAM",
+						(unsigned long long)run.gpa,
+						(unsigned long long)run.npages);
 			if (h.type == MIG_REC_ZERO) {
 				if (h.len != sizeof(run))
-					return fail(err, errlen, -EINVAL,
-						    "bad stream: a zero run with data");
+					return mig_fail(err, errlen, -EINVAL,
+							"bad stream: a zero run with data");
 				memset(hva, 0, run.npages * GM_PAGE_SIZE);
 				break;
 			}
 			if (h.len != sizeof(run) + run.npages * GM_PAGE_SIZE)
-				return fail(err, errlen, -EINVAL,
-					    "bad stream: a run of %llu pages holds %llu bytes",
-					    (unsigned long long)run.npages,
-					    (unsigned long long)(h.len - sizeof(run)));
+				return mig_fail(err, errlen, -EINVAL,
+						"bad stream: a run of %llu pages holds %llu bytes",
+						(unsigned long long)run.npages,
+						(unsigned long long)(h.len - sizeof(run)));
 			e = mig_read_exact(r, hva, run.npages * GM_PAGE_SIZE, err, errlen);
 			if (e)
 				return e;
@@ -328,7 +342,8 @@ int mig_receive_memory(struct mig_reader *r, struct guest_memory *gm, uint8_t **
 			break;
 		case MIG_REC_PASS:
 			if (h.len != sizeof(pass))
-				return fail(err, errlen, -EINVAL, "bad stream: a bad pass record");
+				return mig_fail(err, errlen, -EINVAL,
+						"bad stream: a bad pass record");
 			e = mig_read_exact(r, &pass, sizeof(pass), err, errlen);
 			if (e)
 				return e;
@@ -338,7 +353,7 @@ int mig_receive_memory(struct mig_reader *r, struct guest_memory *gm, uint8_t **
 		case MIG_REC_STATE:
 			*state = malloc(h.len ? h.len : 1);
 			if (!*state)
-				return fail(err, errlen, -ENOMEM, "out of memory");
+				return mig_fail(err, errlen, -ENOMEM, "out of memory");
 			e = mig_read_exact(r, *state, h.len, err, errlen);
 			if (e) {
 				free(*state);
@@ -355,8 +370,9 @@ int mig_receive_memory(struct mig_reader *r, struct guest_memory *gm, uint8_t **
 		case MIG_REC_COMMIT:
 		case MIG_REC_DONE:
 		default:
-			return fail(err, errlen, -EINVAL,
-				    "bad stream: record type %u during the memory copy", h.type);
+			return mig_fail(err, errlen, -EINVAL,
+					"bad stream: record type %u during the memory copy",
+					h.type);
 		}
 	}
 }
@@ -393,6 +409,48 @@ static int limit_bandwidth(struct mig_writer *w, size_t len)
 	return 0;
 }
 
+/* Write buf[0, len) as TLS records. */
+static int tls_write_all(struct mig_writer *w, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		short events = POLLOUT;
+		size_t sent = 0;
+		int r = mig_tls_send(w->tls, buf, len, &sent, &events);
+
+		if (r == -EAGAIN) {
+			r = mig_wait_fd(w->fd, events, w->cancel_fd, 30000);
+			if (r)
+				return r;
+			continue;
+		}
+		if (r)
+			return r;
+		buf += sent;
+		len -= sent;
+		w->bytes += sent;
+	}
+	return 0;
+}
+
+/* One record over TLS: the header and a short first part go in one TLS record. */
+static int tls_write_rec(struct mig_writer *w, const struct mig_rec_hdr *h, const void *a,
+			 size_t alen, const void *b, size_t blen)
+{
+	uint8_t small[sizeof(*h) + 256];
+	int r;
+
+	if (alen <= sizeof(small) - sizeof(*h)) {
+		memcpy(small, h, sizeof(*h));
+		if (alen)
+			memcpy(small + sizeof(*h), a, alen);
+		r = tls_write_all(w, small, sizeof(*h) + alen);
+	} else {
+		r = tls_write_all(w, (const uint8_t *)h, sizeof(*h));
+		r = r ?: tls_write_all(w, a, alen);
+	}
+	return r ?: blen ? tls_write_all(w, b, blen) : 0;
+}
+
 int mig_write_rec(struct mig_writer *w, uint32_t type, const void *a, size_t alen, const void *b,
 		  size_t blen)
 {
@@ -404,13 +462,15 @@ int mig_write_rec(struct mig_writer *w, uint32_t type, const void *a, size_t ale
 	r = limit_bandwidth(w, sizeof(h) + alen + blen);
 	if (r)
 		return r;
+	if (w->tls)
+		return tls_write_rec(w, &h, a, alen, b, blen);
 	while (cnt) {
 		ssize_t n = writev(w->fd, v, cnt);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			r = wait_fd(w->fd, POLLOUT, w->cancel_fd, 30000);
+			r = mig_wait_fd(w->fd, POLLOUT, w->cancel_fd, 30000);
 			if (r)
 				return r;
 			continue;

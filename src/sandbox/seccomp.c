@@ -107,7 +107,8 @@ static const struct seccomp_rule rules[] = {
     /* device data: taps, eventfds, timers, the entropy device */
     {"read", K_DEV | K_API | K_MIG, ARG_ANY},
     {"readv", K_DEV, ARG_ANY},
-    {"getrandom", K_DEV | K_API, ARG_ANY}, /* json-c's hash seed */
+    /* json-c's hash seed; the migration stream's TLS (its random values and keys) */
+    {"getrandom", K_DEV | K_API | K_MIG, ARG_ANY},
     {"timerfd_settime", K_DEV, ARG_ANY},
     {"timerfd_gettime", K_DEV, ARG_ANY},
     {"epoll_ctl", K_DEV | K_API, ARG_ANY},

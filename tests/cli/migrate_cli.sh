@@ -102,6 +102,38 @@ expect 2 "--max-downtime needs a value" migrate --api-sock "$sock" --to tcp:h:5 
 expect 2 "unknown option '--bogus'" migrate --api-sock "$sock" --to tcp:h:5 --bogus
 expect 2 "unexpected argument 'extra'" migrate --api-sock "$sock" --to tcp:h:5 extra
 expect 2 "--api-sock is empty" migrate --api-sock "" --to tcp:h:5
+# TLS files are checked before anything is sent (status 2, one line naming the file).
+printf 'hearth:%s\n' 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff >"$dir/good.psk"
+chmod 600 "$dir/good.psk"
+cp "$dir/good.psk" "$dir/world.psk" && chmod 644 "$dir/world.psk"
+printf 'hearth 00112233445566778899aabbccddeeff\n' >"$dir/nocolon.psk" && chmod 600 "$dir/nocolon.psk"
+printf 'hearth:0011223344556677\n' >"$dir/short.psk" && chmod 600 "$dir/short.psk"
+printf 'hearth:zz112233445566778899aabbccddeeff\n' >"$dir/nothex.psk" && chmod 600 "$dir/nothex.psk"
+expect 2 "--tls-psk $dir/missing.psk: No such file" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/missing.psk"
+expect 2 "world.psk: others may read or write it (mode 644)" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/world.psk"
+expect 2 "nocolon.psk: expected IDENTITY:HEXKEY" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/nocolon.psk"
+expect 2 "short.psk: the key must be at least 16 bytes" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/short.psk"
+expect 2 "nothex.psk: the key must be hex digits" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/nothex.psk"
+expect 2 "--tls-cert, --tls-key and --tls-ca go together" migrate --api-sock "$sock" --to tcp:h:5 --tls-cert "$dir/good.psk"
+expect 2 "exclude each other" migrate --api-sock "$sock" --to tcp:h:5 --tls-psk "$dir/good.psk" --tls-ca "$dir/good.psk"
+# ...and for the destination, before it listens.
+expect 2 "world.psk: others may read or write it" run --incoming tcp:127.0.0.1:0 --tls-psk "$dir/world.psk"
+expect 2 "missing.psk: No such file" run --incoming tcp:127.0.0.1:0 --tls-psk "$dir/missing.psk"
+expect 2 "short.psk: the key must be at least 16 bytes" run --incoming tcp:127.0.0.1:0 --tls-psk "$dir/short.psk"
+expect 2 "go with --incoming" run --api-sock "$dir/x.sock" --tls-psk "$dir/good.psk"
+out=$(timeout 30 "$hearth" run --incoming tcp:127.0.0.1:0 --tls-psk "$dir/world.psk" 2>&1)
+grep -q "listening" <<<"$out" && bad "run --incoming with a bad key file listened: $out"
+[ "$(wc -l <<<"$out")" = 1 ] || bad "run --incoming with a bad key file: not one line: $out"
+# A good key file: the body names it by its absolute path.
+if run complete 0 --tls-psk "$dir/good.psk"; then
+	put=$(grep '^PUT /migrate ' "$dir/log")
+	python3 - "$put" "$(realpath "$dir/good.psk")" <<'EOF' || bad "tls: PUT /migrate body: $put"
+import json, sys
+body = json.loads(sys.argv[1].split(" ", 2)[2])
+assert body == {"destination": "tcp:169.254.1.2:4444", "tls_psk_file": sys.argv[2]}, body
+EOF
+fi
+
 # A socket that is not there: 1, one line.
 expect 1 "cannot reach the API socket $dir/none" migrate --api-sock "$dir/none" --to tcp:h:5
 
