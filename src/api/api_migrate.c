@@ -235,15 +235,19 @@ static int put_incoming(struct api *api, const char *body, size_t len, char **ou
 		json_object_put(o);
 		return fault(out, "Cannot use TLS: %s", err);
 	}
+	/* In place before the op: the VMM thread accepts as soon as it listens. */
+	mig_tls_creds_free(api->incoming_tls);
+	api->incoming_tls = tls;
 	op.state_path = json_object_get_string(f);
 	api_submit(api, &op);
 	json_object_put(o);
 	if (op.status >= 400) {
-		mig_tls_creds_free(tls);
+		if (api->incoming_tls == tls) {
+			mig_tls_creds_free(tls);
+			api->incoming_tls = NULL;
+		}
 		return fault(out, "%s", op.msg);
 	}
-	mig_tls_creds_free(api->incoming_tls);
-	api->incoming_tls = tls;
 	return 204;
 }
 

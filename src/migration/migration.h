@@ -260,6 +260,9 @@ struct mig_writer {
 int mig_write_rec(struct mig_writer *w, uint32_t type, const void *a, size_t alen, const void *b,
 		  size_t blen);
 
+/* mig_write_error - what mig_write_rec()'s error r on w means, as text (TLS errors named). */
+const char *mig_write_error(struct mig_writer *w, int r);
+
 /*
  * mig_parse_tcp - parse "tcp:HOST:PORT" (HOST a name or an address;
  * "[v6]" works too) into host and port. Returns 0 or -EINVAL.

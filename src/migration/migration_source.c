@@ -550,7 +550,8 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	r = r ?: mig_write_rec(&c->w, MIG_REC_DESC, desc, desc_len, NULL, 0);
 	free(desc);
 	if (r) {
-		snprintf(err, errlen, "cannot send the machine description: %s", strerror(-r));
+		snprintf(err, errlen, "cannot send the machine description: %s",
+			 mig_write_error(&c->w, r));
 		return r;
 	}
 	r = mig_expect(&c->r, MIG_REC_ACCEPT, NULL, 0, NULL, err, errlen);
@@ -574,7 +575,7 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 		uint64_t now, dirty_pages, remaining, bw, dirty_bps;
 
 		if (r) {
-			snprintf(err, errlen, "sending memory: %s", strerror(-r));
+			snprintf(err, errlen, "sending memory: %s", mig_write_error(&c->w, r));
 			goto out;
 		}
 		pass_rec.pass = pass;
@@ -638,7 +639,8 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	r = send_pages(c, dirty, &sent_pages);
 	r = r ?: mig_write_rec(&c->w, MIG_REC_STATE, m->state, m->state_len, NULL, 0);
 	if (r) {
-		snprintf(err, errlen, "sending the last pages and the state: %s", strerror(-r));
+		snprintf(err, errlen, "sending the last pages and the state: %s",
+			 mig_write_error(&c->w, r));
 		goto out;
 	}
 	update_stats(m, pass, c->w.bytes, 0, 0, 0);
@@ -666,7 +668,7 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	commit.reserved = 0;
 	r = mig_write_rec(&c->w, MIG_REC_COMMIT, &commit, sizeof(commit), NULL, 0);
 	if (r) {
-		snprintf(err, errlen, "sending the commit: %s", strerror(-r));
+		snprintf(err, errlen, "sending the commit: %s", mig_write_error(&c->w, r));
 		goto out;
 	}
 	/* Committed: from here the guest never runs here again. */

@@ -491,6 +491,13 @@ int mig_write_rec(struct mig_writer *w, uint32_t type, const void *a, size_t ale
 	return 0;
 }
 
+const char *mig_write_error(struct mig_writer *w, int r)
+{
+	if (r == -EPROTO && w->tls)
+		return mig_tls_error(w->tls);
+	return strerror(-r);
+}
+
 int mig_parse_tcp(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
 	const char *h, *colon, *end;

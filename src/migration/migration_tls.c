@@ -494,5 +494,12 @@ int mig_tls_send(struct mig_tls *t, const void *buf, size_t len, size_t *sent, s
 		return -EAGAIN;
 	}
 	t->last = (int)n;
+	/* The peer may have said why it closed: its alert waits to be read. */
+	if (n == GNUTLS_E_PUSH_ERROR) {
+		uint8_t b[256];
+
+		if (gnutls_record_recv(t->s, b, sizeof(b)) == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			t->last = GNUTLS_E_FATAL_ALERT_RECEIVED;
+	}
 	return -EPROTO;
 }

@@ -28,12 +28,22 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from migration import (Proxy, check, counts_on, fault_case, hashes, kvm_usable,  # noqa: E402
-                       migrate, scratch_disk, start_dest, start_source, summary, wait_state)
+from migration import (Proc, Proxy, check, counts_on, fault_case, hashes,  # noqa: E402
+                       kvm_usable, migrate, scratch_disk, start_dest, start_source, summary,
+                       wait_state)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'api'))
+from api_client import request, wait_socket  # noqa: E402
 
 # What guest RAM holds (the guest's messages) and the stream's greeting.
 GUEST_BYTES = (b'tick \x00', b'sweep \x00')
 MAGIC = b'HRTHMIG1'
+
+
+def fresh_disk(tmp, what):
+    """An image of its own for each case: a killed hearth's lock may outlive it briefly."""
+    d = os.path.join(tmp, re.sub(r'[^A-Za-z0-9]+', '_', what))
+    os.mkdir(d)
+    return scratch_disk(d)
 
 
 def write_secret(path, text):
@@ -84,10 +94,29 @@ def tls_args(psk=None, cert=None, ca=None):
             {'tls_cert_file': cert[0], 'tls_key_file': cert[1], 'tls_ca_file': ca})
 
 
-def recorded_migration(hearth, guest, tmp, disk, what, dst_extra, body):
+def api_dest(hearth, tmp, what, psk, world):
+    """A destination told to wait by PUT /migrate/incoming with tls_psk_file."""
+    sock = os.path.join(tmp, what + '.sock')
+    dst = Proc([hearth, 'run', '--api-sock', sock], tmp, what)
+    wait_socket(sock, dst.p)
+    body = {'listen': 'tcp:127.0.0.1:0', 'tls_psk_file': world}
+    st, resp = request(sock, 'PUT', '/migrate/incoming', json.dumps(body))
+    check(st == 400 and b'others may read' in resp and 'listening' not in dst.text(),
+          what + ': a world-readable key: 400 before listening (%s %s)' % (st, resp))
+    body['tls_psk_file'] = psk
+    st, resp = request(sock, 'PUT', '/migrate/incoming', json.dumps(body))
+    check(st == 204, what + ': PUT /migrate/incoming with the key answers 204 (%s)' % resp)
+    m = dst.wait_for(r'listening on 127\.0\.0\.1:(\d+)', 'listening')
+    if not m:
+        dst.kill()
+        raise RuntimeError('%s: no listening line: %s' % (what, dst.text()))
+    return dst, int(m.group(1))
+
+
+def recorded_migration(hearth, guest, tmp, what, dst_extra, body, dest=None):
     """A dirtying guest migrates through the recording proxy; the stream it sent."""
-    dst, port = start_dest(hearth, tmp, what + '-dst', extra=dst_extra)
-    src = start_source(hearth, guest, tmp, what + '-src', disk, 20000)
+    dst, port = dest if dest else start_dest(hearth, tmp, what + '-dst', extra=dst_extra)
+    src = start_source(hearth, guest, tmp, what + '-src', fresh_disk(tmp, what), 20000)
     proxy = Proxy(port)
     try:
         before = src.count(src.word)
@@ -114,8 +143,9 @@ def failed_line(dst):
     return [l for l in dst.text().splitlines() if 'migration failed' in l]
 
 
-def refused_case(hearth, guest, tmp, disk, what, dst_extra, body, src_has, dst_has):
-    st, dst = fault_case(hearth, guest, tmp, disk, what, dst_extra=dst_extra, **body)
+def refused_case(hearth, guest, tmp, what, dst_extra, body, src_has, dst_has):
+    st, dst = fault_case(hearth, guest, tmp, fresh_disk(tmp, what), what, dst_extra=dst_extra,
+                         **body)
     err = st.get('error', '')
     check(re.search(src_has, err), what + ': the source\'s reason says %r (%s)' % (src_has, err))
     line = failed_line(dst)
@@ -133,28 +163,34 @@ def main():
     if not kvm_usable():
         return 77
     with tempfile.TemporaryDirectory(prefix='hearth-mig-tls-') as tmp:
-        disk = scratch_disk(tmp)
         key = os.urandom(32).hex()
         psk = psk_file(tmp, 'good.psk', key)
         other = psk_file(tmp, 'other.psk', os.urandom(32).hex())
 
         # The control: a plain stream shows what TLS must hide.
-        plain = recorded_migration(hearth, guest, tmp, disk, 'plain', [], {})
+        plain = recorded_migration(hearth, guest, tmp, 'plain', [], {})
         check(MAGIC in plain and all(p in plain for p in GUEST_BYTES),
               'plain: the recorded stream holds the greeting and the guest\'s bytes')
 
         dst_extra, body = tls_args(psk=psk)
-        rec = recorded_migration(hearth, guest, tmp, disk, 'psk', dst_extra, body)
+        rec = recorded_migration(hearth, guest, tmp, 'psk', dst_extra, body)
         check(len(rec) > (1 << 20), 'psk: the stream carried the memory (%d bytes)' % len(rec))
         check(MAGIC not in rec, 'psk: no plaintext greeting on the wire')
         check(not any(p in rec for p in GUEST_BYTES), 'psk: no guest bytes on the wire')
         check(rec[:1] == b'\x16', 'psk: the stream starts with a TLS handshake record')
 
-        refused_case(hearth, guest, tmp, disk, 'wrong key', ['--tls-psk', other],
+        world = psk_file(tmp, 'world.psk', key)
+        os.chmod(world, 0o644)
+        rec = recorded_migration(hearth, guest, tmp, 'psk (API destination)', None, body,
+                                 dest=api_dest(hearth, tmp, 'api-dst', psk, world))
+        check(MAGIC not in rec and not any(p in rec for p in GUEST_BYTES),
+              'psk (API destination): nothing in the clear on the wire')
+
+        refused_case(hearth, guest, tmp, 'wrong key', ['--tls-psk', other],
                      {'tls_psk_file': psk}, r'TLS', r'TLS')
-        refused_case(hearth, guest, tmp, disk, 'TLS source, plain destination', [],
+        refused_case(hearth, guest, tmp, 'TLS source, plain destination', [],
                      {'tls_psk_file': psk}, r'TLS handshake', r'the source uses TLS')
-        refused_case(hearth, guest, tmp, disk, 'plain source, TLS destination',
+        refused_case(hearth, guest, tmp, 'plain source, TLS destination',
                      ['--tls-psk', psk], {}, r'requires TLS', r'does not use TLS')
 
         ca = make_ca(tmp, 'ca')
@@ -163,24 +199,20 @@ def main():
         rcert = make_cert(tmp, 'intruder', rogue)
         dst_extra, _ = tls_args(cert=dcert, ca=ca[1])
         _, body = tls_args(cert=scert, ca=ca[1])
-        rec = recorded_migration(hearth, guest, tmp, disk, 'certificates', dst_extra, body)
+        rec = recorded_migration(hearth, guest, tmp, 'certificates', dst_extra, body)
         check(MAGIC not in rec and not any(p in rec for p in GUEST_BYTES),
               'certificates: nothing in the clear on the wire')
         _, body = tls_args(cert=rcert, ca=ca[1])
-        refused_case(hearth, guest, tmp, disk, 'source certificate of another CA', dst_extra,
+        refused_case(hearth, guest, tmp, 'source certificate of another CA', dst_extra,
                      body, r'TLS.*refused us \(alert', r'no certificate signed by our CA')
         dst_extra, _ = tls_args(cert=rcert, ca=rogue[1])
         _, body = tls_args(cert=scert, ca=ca[1])
-        refused_case(hearth, guest, tmp, disk, 'destination certificate of another CA',
+        refused_case(hearth, guest, tmp, 'destination certificate of another CA',
                      dst_extra, body, r'certificate is refused', r'TLS handshake')
 
         # A bad file is refused by PUT /migrate (400) before anything connects.
-        os.mkdir(os.path.join(tmp, 'd2'))
-        src = start_source(hearth, guest, tmp, 'badfile-src', scratch_disk(os.path.join(tmp, 'd2')),
-                           0)
+        src = start_source(hearth, guest, tmp, 'badfile-src', fresh_disk(tmp, 'badfile'), 0)
         try:
-            world = psk_file(tmp, 'world.psk', key)
-            os.chmod(world, 0o644)
             st, ans = migrate(src, 1, tls_psk_file=world)
             check(st == 400 and b'others may read' in ans,
                   'PUT /migrate: a world-readable key is a 400 (%s %s)' % (st, ans))
