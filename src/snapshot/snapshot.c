@@ -745,13 +745,41 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
 				virtio_mmio_load(m, &v->mmio);
 			if (!r && v->kind == SNAP_VIRTIO_NET)
 				r = virtio_net_load(vm->virtio.net[v->index], &v->net);
-			if (!r && dev->active && !dev->broken && dev->ops->activate)
-				r = dev->ops->activate(dev);
 		}
 		virtio_device_unlock(dev);
 		if (r) {
 			snprintf(err, errlen, "cannot restore %s: %s", dev->ops->name,
 				 r == -EINVAL ? "its saved state is inconsistent" : strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Let the restored devices work: each active one starts as when the driver
+ * set DRIVER_OK (its queues are looked at, a tap's frames taken). Only once
+ * the interrupt controllers and the vCPUs' local APICs hold their saved
+ * state: an interrupt sent before would be wiped by their restore, and with
+ * VIRTIO_F_EVENT_IDX a lost one silences the queue for good (the device
+ * counts it as sent, the driver still waits for it).
+ */
+static int snap_start_virtio(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < s->nvirtio; i++) {
+		const struct snap_virtio *v = &s->virtio[i];
+		struct virtio_device *dev = snap_find_dev(vm, v->kind, v->index);
+		int r = 0;
+
+		if (!dev)
+			continue;
+		virtio_device_lock(dev);
+		if (dev->active && !dev->broken && dev->ops->activate)
+			r = dev->ops->activate(dev);
+		virtio_device_unlock(dev);
+		if (r) {
+			snprintf(err, errlen, "cannot restore %s: %s", dev->ops->name,
+				 strerror(-r));
 			return r;
 		}
 	}
@@ -784,7 +812,7 @@ int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_
 			return r;
 		}
 	}
-	return 0;
+	return snap_start_virtio(vm, s, err, errlen);
 }
 
 struct vm *snapshot_restore(const char *state_path, const char *mem_path,
