@@ -15,8 +15,9 @@ Cases:
     TLS destination: both fail cleanly with one line on each side;
   - certificates (a CA and two certificates made with openssl): the
     migration completes; a source certificate from another CA is refused
-    by the destination, and a destination certificate from another CA by
-    the source.
+    by the destination (GnuTLS's client does not even send it; openssl's
+    s_client, which does, is refused by the certificate check), and a
+    destination certificate from another CA by the source.
 
 Usage: migration_tls.py HEARTH DIRTY_BZIMAGE. Exit 77 (skip) without /dev/kvm.
 """
@@ -205,6 +206,21 @@ def main():
         _, body = tls_args(cert=rcert, ca=ca[1])
         refused_case(hearth, guest, tmp, 'source certificate of another CA', dst_extra,
                      body, r'TLS.*refused us \(alert', r'no certificate signed by our CA')
+        # A client that sends its certificate whatever CAs the destination names.
+        dst, port = start_dest(hearth, tmp, 'intruder-dst', extra=dst_extra)
+        try:
+            subprocess.run(['openssl', 's_client', '-connect', '127.0.0.1:%d' % port,
+                            '-tls1_3', '-cert', rcert[0], '-key', rcert[1], '-CAfile', ca[1]],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)
+            rc = dst.p.wait(timeout=30)
+            line = failed_line(dst)
+            check(rc == 1 and len(line) == 1 and 'certificate is refused' in line[0] and
+                  'issuer is unknown' in line[0],
+                  'a client certificate of another CA, sent anyway: refused (%s, %s)'
+                  % (rc, line))
+        finally:
+            dst.kill()
         dst_extra, _ = tls_args(cert=rcert, ca=rogue[1])
         _, body = tls_args(cert=scert, ca=ca[1])
         refused_case(hearth, guest, tmp, 'destination certificate of another CA',
