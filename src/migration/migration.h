@@ -178,7 +178,7 @@ void mig_tls_close(struct mig_tls *t);
 int mig_tls_recv(struct mig_tls *t, void *buf, size_t len, size_t *got, short *events);
 int mig_tls_send(struct mig_tls *t, const void *buf, size_t len, size_t *sent, short *events);
 
-/* mig_tls_error - the last TLS error of t, as text. */
+/* mig_tls_error - the last TLS error of t, as text ("TLS: ..."). */
 const char *mig_tls_error(struct mig_tls *t);
 
 /* Reading records from a socket, or (fuzzing, tests) from a buffer. */

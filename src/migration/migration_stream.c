@@ -135,7 +135,7 @@ int mig_read_exact(struct mig_reader *r, void *dst, size_t len, char *err, size_
 		if (e == -ETIMEDOUT)
 			return mig_fail(err, errlen, e, "the other side did not answer in time");
 		if (e == -EPROTO && r->tls)
-			return mig_fail(err, errlen, e, "reading the stream: TLS: %s",
+			return mig_fail(err, errlen, e, "reading the stream: %s",
 					mig_tls_error(r->tls));
 		if (e)
 			return mig_fail(err, errlen, e, "reading the stream: %s", strerror(-e));

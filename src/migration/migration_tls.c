@@ -401,6 +401,8 @@ int mig_tls_handshake(const struct mig_tls_creds *c, int fd, int cancel_fd, int 
 
 			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why,
 								     0);
+			while (why.data && why.size && why.data[why.size - 1] == ' ')
+				why.data[--why.size] = '\0';
 			mig_fail(err, errlen, -EACCES,
 				 "TLS handshake with the %s failed: its certificate is refused: %s",
 				 peer, why.data ? (const char *)why.data : "not trusted");
@@ -452,13 +454,13 @@ const char *mig_tls_error(struct mig_tls *t)
 {
 	if (!t || !t->last)
 		return "TLS error";
-	if (t->last == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+	if (t->last == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		/* In TLS 1.3 the server checks a client's certificate after the handshake. */
-		snprintf(t->why, sizeof(t->why), "the other side refused us (alert: %s)",
+		snprintf(t->why, sizeof(t->why), "TLS: the other side refused us (alert: %s)",
 			 gnutls_alert_get_name(gnutls_alert_get(t->s)));
-		return t->why;
-	}
-	return gnutls_strerror(t->last);
+	else
+		snprintf(t->why, sizeof(t->why), "TLS: %s", gnutls_strerror(t->last));
+	return t->why;
 }
 
 int mig_tls_recv(struct mig_tls *t, void *buf, size_t len, size_t *got, short *events)
