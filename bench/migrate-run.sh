@@ -46,7 +46,7 @@ CASE_DIR=$(mktemp -d /tmp/bench-migrate.XXXXXX)
 # A failed migration ends this one measurement, not the benchmark.
 fail() {
 	echo "bench/migrate: $*"
-	for _f in "$CASE_DIR"/*.out; do
+	for _f in "$CASE_DIR"/*.out "$CASE_DIR"/*.err; do
 		[ -f "$_f" ] || continue
 		echo "--- last lines of $(basename "$_f"):"
 		tail -n 8 "$_f"

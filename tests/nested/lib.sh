@@ -15,7 +15,9 @@
 # timeout (header line `# timeout: SECONDS`) is killed and fails.
 #
 # VMs are named by the case; each gets NAME.out (console and VMM output) and
-# NAME.in (a FIFO wired to the VMM's stdin) in CASE_DIR.
+# NAME.in (a FIFO wired to the VMM's stdin) in CASE_DIR. A VM started with
+# its VMM's messages apart (migrate_env.sh) has them in NAME.err; the
+# searches below look in both.
 
 # Default timeout for one wait, in seconds.
 VM_TIMEOUT=${VM_TIMEOUT:-120}
@@ -97,9 +99,9 @@ vm_wait_for() {
 	_n=$1
 	_deadline=$(($(date +%s) + ${3:-$VM_TIMEOUT}))
 	while :; do
-		grep -q -e "$2" "$CASE_DIR/$_n.out" && return 0
+		vm_has "$_n" "$2" && return 0
 		if ! vm_running "$_n"; then
-			grep -q -e "$2" "$CASE_DIR/$_n.out" && return 0
+			vm_has "$_n" "$2" && return 0
 			return 1
 		fi
 		[ "$(date +%s)" -lt "$_deadline" ] || return 2
@@ -146,7 +148,7 @@ vm_expect_exit() {
 
 # vm_has NAME PATTERN: does the VM's output have a line matching PATTERN?
 vm_has() {
-	grep -q -e "$2" "$CASE_DIR/$1.out"
+	grep -q -s -e "$2" "$CASE_DIR/$1.out" "$CASE_DIR/$1.err"
 }
 
 # vm_expect NAME PATTERN [WHAT]: fail unless the output has PATTERN.

@@ -107,18 +107,23 @@ mig_start() {
 }
 
 # mig_start_cmd NAME NS COMMAND...: the same for any command (QEMU in bench/migrate).
+# The console (stdout) goes through line-stamp to NAME.out, the VMM's own
+# messages (stderr) to NAME.err: written into one pipe, a message could
+# land in the middle of a guest's line and cost it a count.
 mig_start_cmd() {
 	_n=$1
 	_ns=$2
 	shift 2
 	[ -x "$LINE_STAMP" ] || fail "no line-stamp at $LINE_STAMP (ninja builds bench/line-stamp)"
-	rm -f "$CASE_DIR/$_n.in" "$CASE_DIR/$_n.out" "$CASE_DIR/$_n.pipe" "$CASE_DIR/$_n.stamped"
+	rm -f "$CASE_DIR/$_n.in" "$CASE_DIR/$_n.out" "$CASE_DIR/$_n.pipe" "$CASE_DIR/$_n.stamped" \
+		"$CASE_DIR/$_n.err"
 	mkfifo "$CASE_DIR/$_n.in" "$CASE_DIR/$_n.pipe" || fail "mkfifo failed"
 	: >"$CASE_DIR/$_n.out"
+	: >"$CASE_DIR/$_n.err"
 	: >"$CASE_DIR/$_n.stamped"
 	"$LINE_STAMP" "$CASE_DIR/$_n.stamped" <"$CASE_DIR/$_n.pipe" >"$CASE_DIR/$_n.out" &
 	echo $! >"$CASE_DIR/$_n.stamper"
-	"$IP" netns exec "$_ns" "$@" <"$CASE_DIR/$_n.in" >"$CASE_DIR/$_n.pipe" 2>&1 &
+	"$IP" netns exec "$_ns" "$@" <"$CASE_DIR/$_n.in" >"$CASE_DIR/$_n.pipe" 2>"$CASE_DIR/$_n.err" &
 	echo $! >"$CASE_DIR/$_n.pid"
 	sleep 2147483647 >"$CASE_DIR/$_n.in" &
 	echo $! >"$CASE_DIR/$_n.keeper"
@@ -129,7 +134,7 @@ mig_start_cmd() {
 # hearth logged a stalled console reader (the lines it lost are not the
 # guest's), nothing otherwise.
 mig_console_drops() {
-	_d=$(tr -d '\r' <"$CASE_DIR/$1.out" | grep -e 'serial console: the reader' | tr '\n' ' ')
+	_d=$(grep -e 'serial console: the reader' "$CASE_DIR/$1.err" | tr '\n' ' ')
 	[ -z "$_d" ] || printf '; %s console output was dropped: %s' "$1" "$_d"
 }
 

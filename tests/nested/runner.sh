@@ -135,7 +135,7 @@ for file in "$here"/cases/*.sh; do
 		echo "FAIL $name: ${reason:-exit status $rc}${retried:+ (on attempt $attempt; $retried)}"
 		failed=$((failed + 1))
 		# What the case and its VMs printed last, to see why.
-		for out in "$CASE_DIR/.log" "$CASE_DIR"/*.out; do
+		for out in "$CASE_DIR/.log" "$CASE_DIR"/*.out "$CASE_DIR"/*.err; do
 			[ -s "$out" ] || continue
 			echo "    --- $(basename "$out") (last lines)"
 			tail -n 15 "$out" | tr -d '\r\033' | awk '{ print "    | " $0 }'
