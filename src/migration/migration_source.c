@@ -70,6 +70,11 @@ struct migration {
 	uint8_t *state;	   /* MIG_CALL_STOP's serialized state */
 	size_t state_len;
 	uint64_t paused_at;
+	/* Where the downtime went (ns): set by the migration thread, printed at the end. */
+	uint64_t t_stopped, t_captured, t_sent, t_ready, t_flushed;
+	uint64_t last_bytes; /* the last pages and the state */
+	uint64_t dest_ns;    /* the destination's part: commit to resumed */
+	uint64_t downtime_ns;
 };
 
 const char *migration_state_name(enum migration_state s)
@@ -112,15 +117,18 @@ static int call_stop(struct migration *m)
 	struct vm *vm = m->vm;
 	bool was_paused = vm_is_paused(vm);
 	struct snapshot s;
+	uint64_t t0 = now_ns();
 	int r;
 
+	/* The guest stops as vm_pause() kicks the vCPUs: the downtime starts here. */
 	r = vm_pause(vm);
 	if (r) {
 		snprintf(m->call_err, sizeof(m->call_err), "cannot pause the VM: %s",
 			 r == -ESHUTDOWN ? "it is stopping" : strerror(-r));
 		return r;
 	}
-	m->paused_at = now_ns();
+	m->paused_at = t0;
+	m->t_stopped = now_ns();
 	m->paused_by_us = !was_paused; /* a VM the user paused stays paused on failure */
 	m->was_paused = was_paused;    /* and arrives paused */
 	/*
@@ -628,6 +636,8 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	r = run_call(m, MIG_CALL_STOP, err, errlen);
 	if (r)
 		goto out;
+	m->t_captured = now_ns();
+	m->last_bytes = c->w.bytes;
 	/* What the last pass found dirty, and what was written since. */
 	r = snap_take_dirty(vm, last, err, errlen);
 	if (r)
@@ -644,10 +654,13 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 		goto out;
 	}
 	update_stats(m, pass, c->w.bytes, 0, 0, 0);
+	m->t_sent = now_ns();
+	m->last_bytes = c->w.bytes - m->last_bytes;
 	c->r.timeout_ms = MIG_READY_TIMEOUT;
 	r = mig_expect(&c->r, MIG_REC_READY, NULL, 0, NULL, err, errlen);
 	if (r)
 		goto out;
+	m->t_ready = now_ns();
 	set_state(m, MIG_STATE_READY);
 	if (getenv("HEARTH_TEST_MIGRATION_HOLD_READY")) {
 		/* Test hook: hold the commit until the destination goes away (or cancel). */
@@ -663,7 +676,8 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	r = run_call(m, MIG_CALL_COMMIT, err, errlen);
 	if (r)
 		goto out;
-	commit.paused_ns = now_ns() - m->paused_at;
+	m->t_flushed = now_ns();
+	commit.paused_ns = m->t_flushed - m->paused_at;
 	commit.flags = m->was_paused ? MIG_COMMIT_PAUSED : 0;
 	commit.reserved = 0;
 	r = mig_write_rec(&c->w, MIG_REC_COMMIT, &commit, sizeof(commit), NULL, 0);
@@ -675,8 +689,12 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	c->r.cancel_fd = -1;
 	r = mig_expect(&c->r, MIG_REC_DONE, &done, sizeof(done), NULL, err, errlen);
 	pthread_mutex_lock(&m->lock);
-	if (!r)
+	if (!r) {
 		m->st.downtime_ms = (done.downtime_ns + 999999) / 1000000;
+		m->downtime_ns = done.downtime_ns;
+		m->dest_ns =
+		    done.downtime_ns > commit.paused_ns ? done.downtime_ns - commit.paused_ns : 0;
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (r)
 		log_error("migration: no word from the destination after the commit: %s", err);
@@ -686,6 +704,22 @@ out:
 	free_dirty(last);
 	(void)total;
 	return r;
+}
+
+/* Where the downtime went, from the vCPUs' stop here to their resume there. */
+static void print_downtime(const struct migration *m)
+{
+	if (!m->downtime_ns || !m->paused_at)
+		return;
+	fprintf(stderr,
+		"hearth: migration: downtime %.1f ms: vCPUs and disks stopped %.1f ms, state "
+		"captured %.1f ms, last %llu KiB and the state sent %.1f ms, destination ready "
+		"%.1f ms, disks flushed %.1f ms, destination resumed %.1f ms\n",
+		(double)m->downtime_ns / 1e6, (double)(m->t_stopped - m->paused_at) / 1e6,
+		(double)(m->t_captured - m->t_stopped) / 1e6,
+		(unsigned long long)(m->last_bytes >> 10),
+		(double)(m->t_sent - m->t_captured) / 1e6, (double)(m->t_ready - m->t_sent) / 1e6,
+		(double)(m->t_flushed - m->t_ready) / 1e6, (double)m->dest_ns / 1e6);
 }
 
 static void run_job(struct migration *m)
@@ -737,6 +771,7 @@ static void run_job(struct migration *m)
 	fprintf(stderr, "hearth: migration: completed (%llu bytes in %llu ms, downtime %llu ms)\n",
 		(unsigned long long)m->st.bytes_sent, (unsigned long long)m->st.total_time_ms,
 		(unsigned long long)m->st.downtime_ms);
+	print_downtime(m);
 	/* Linger until a client has read "completed", or 2 s, then exit 0. */
 	{
 		struct timespec until;
