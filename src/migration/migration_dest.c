@@ -476,6 +476,13 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	for (unsigned i = 0; i < vm->virtio.nr_blk; i++)
 		if (vm->virtio.blk[i] && block_lock(vm->virtio.blk[i]->bdev, err, errlen))
 			goto fail;
+	/*
+	 * Only now do the devices start: before the commit the disks were the
+	 * source's (a request the guest queued during the final stop must not
+	 * be written here too, the source serves it after a failure).
+	 */
+	if (snap_start_devices(vm, &s, err, errlen))
+		goto fail;
 	if (commit.flags & MIG_COMMIT_PAUSED)
 		fprintf(stderr, "hearth: migration: the VM was paused on the source: it stays "
 				"paused here\n");

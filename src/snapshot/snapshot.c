@@ -764,7 +764,7 @@ static int snap_restore_virtio(struct vm *vm, const struct snapshot *s, char *er
  * VIRTIO_F_EVENT_IDX a lost one silences the queue for good (the device
  * counts it as sent, the driver still waits for it).
  */
-static int snap_start_virtio(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
+int snap_start_devices(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < s->nvirtio; i++) {
 		const struct snap_virtio *v = &s->virtio[i];
@@ -812,7 +812,7 @@ int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_
 			return r;
 		}
 	}
-	return snap_start_virtio(vm, s, err, errlen);
+	return 0;
 }
 
 struct vm *snapshot_restore(const char *state_path, const char *mem_path,
@@ -840,7 +840,7 @@ struct vm *snapshot_restore(const char *state_path, const char *mem_path,
 	if (!vm)
 		goto out;
 	if (snap_check_cpu(vm, &s, err, errlen) || snap_restore_state(vm, &s, err, errlen) ||
-	    vm_pause(vm)) {
+	    snap_start_devices(vm, &s, err, errlen) || vm_pause(vm)) {
 		vm_destroy(vm);
 		vm = NULL;
 		goto out;

@@ -314,9 +314,20 @@ int snap_build_config(const struct snapshot *s, const struct vm_config *local, c
 /*
  * snap_restore_state - load s's legacy devices, PCI host, virtio devices,
  * irqchip and vCPUs into vm (built from snap_build_config()'s
- * configuration, its vCPUs stopped). Returns 0 or -errno with one line.
+ * configuration, its vCPUs stopped). The virtio devices hold their state
+ * but do nothing yet: no queue is looked at, no disk or tap touched.
+ * Returns 0 or -errno with one line.
  */
 int snap_restore_state(struct vm *vm, const struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * snap_start_devices - after snap_restore_state(), let s's active virtio
+ * devices work (as at DRIVER_OK: queued requests are served, a tap read).
+ * A snapshot's VM starts them at once; a migration's destination only
+ * after the commit, when the disks and the guest are its own. Returns 0 or
+ * -errno with one line.
+ */
+int snap_start_devices(struct vm *vm, const struct snapshot *s, char *err, size_t errlen);
 
 /*
  * snap_check_description - check a machine description read from outside
