@@ -11,7 +11,8 @@
 # Commands on the console: "write2" writes the second MiB without syncing
 # ("DISK-W2 sha256"), "readback" syncs, drops the page cache and prints the
 # 2 MiB read back ("DISK-R sha256"), "netinfo" prints eth0's counters and the
-# virtio interrupts ("NETINFO ..."), "stop" ends the test.
+# virtio interrupts ("NETINFO ..."), "blkinfo" the disk's requests in flight
+# and counters ("BLKINFO ..."), "stop" ends the test.
 addr=169.254.20.2/24
 
 dirty=0
@@ -76,6 +77,12 @@ while read -r cmd; do
 		sync
 		echo 3 >/proc/sys/vm/drop_caches
 		echo "DISK-R $(dd if=/dev/vda bs=64k count=32 2>/dev/null | sha256sum | cut -d' ' -f1)"
+		;;
+	blkinfo)
+		# The disk's requests in flight and the virtio interrupts (for a failure's report).
+		echo "BLKINFO inflight $(cat /sys/block/vda/inflight 2>/dev/null | tr -s ' ')" \
+			"stat $(tr -s ' ' </sys/block/vda/stat 2>/dev/null)" \
+			"irqs $(grep -i virtio /proc/interrupts | tr -s ' ' | tr '\n' '|')"
 		;;
 	netinfo)
 		# eth0's counters and the virtio interrupts (for a failure's report).

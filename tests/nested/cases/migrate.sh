@@ -80,7 +80,13 @@ vm_has src NET-CLOSED && fail "the peer's connection closed at the source"
 # The disk: what the guest wrote (the second MiB unsynced) reads back, past
 # its page cache, and is in the image.
 vm_send dst readback
-vm_wait_for dst 'DISK-R [0-9a-f]\{64\}' 60 || fail "the guest did not read its disk back"
+if ! vm_wait_for dst 'DISK-R [0-9a-f]\{64\}' 60; then
+	# Is it the disk or the console input? A second command says.
+	vm_send dst blkinfo
+	vm_wait_for dst BLKINFO 30
+	fail "the guest did not read its disk back (guest: $(grep -a BLKINFO "$CASE_DIR/dst.out" |
+		tr -d '\r' | tail -n1 || true); none: it takes no console input)"
+fi
 r=$(tr -d '\r' <"$CASE_DIR/dst.out" | sed -n 's/^DISK-R \([0-9a-f]*\)$/\1/p' | head -n1)
 [ "$r" = "$w2" ] || fail "the guest read back $r, it wrote $w2"
 h=$(head -c 2097152 "$img" | sha256sum | cut -d' ' -f1)
