@@ -148,6 +148,8 @@ run_hearth() {
 		"$(echo "$l" | sed -n 's/.*completed in \([0-9]*\) ms.*/\1/p')" \
 		"$(echo "$l" | sed -n 's/.*downtime \([0-9]*\) ms.*/\1/p')"
 	grep '^migrate: .* pass' "$CASE_DIR/migrate.out" | tail -n1
+	# Where hearth's downtime went (the source's breakdown).
+	grep 'migration: downtime' "$CASE_DIR/src.err" | tail -n1
 }
 
 # qemu_args NAME RATE: QEMU's command line for this guest.
