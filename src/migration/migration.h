@@ -38,7 +38,7 @@
 #include "vmm/config.h"
 
 #define MIG_MAGIC   "HRTHMIG1"
-#define MIG_VERSION 2 /* 2: COMMIT carries flags */
+#define MIG_VERSION 3 /* 2: COMMIT carries flags; 3: DONE carries its own delay */
 /* Pages in one PAGES record at most (1 MiB). */
 #define MIG_MAX_RUN 256
 /* Largest REFUSE reason. */
@@ -92,7 +92,9 @@ struct mig_commit {
 };
 
 struct mig_done {
-	uint64_t downtime_ns;
+	uint64_t downtime_ns; /* COMMIT's paused_ns + the destination's commit-to-resume time */
+	uint64_t resume_ns;   /* of that: commit received to vCPUs resumed, on the destination */
+	uint64_t held_ns;     /* commit received to DONE sent (so the source can tell the link's) */
 };
 
 /* A decoded DESC record. */

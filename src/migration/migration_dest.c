@@ -402,7 +402,7 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	    .r = &r, .d = &d, .s = &s, .commit = &commit, .err = err, .errlen = errlen};
 	uint8_t warm[SNAP_HASH_BYTES];
 	const char *fault = getenv("HEARTH_TEST_MIGRATION_KILL_AT_PASS");
-	uint64_t t0, t_commit;
+	uint64_t t0, t_commit, t_resumed;
 	int fd, e;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -488,8 +488,13 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 				"paused here\n");
 	else
 		vm_resume(vm);
-	done.downtime_ns = commit.paused_ns + (now_ns() - t_commit);
+	t_resumed = now_ns();
+	/* With -v: when, on this host's CLOCK_MONOTONIC (to line up with other clocks' records). */
+	log_info("migration: vCPUs resumed at %llu us", (unsigned long long)(t_resumed / 1000));
+	done.resume_ns = t_resumed - t_commit;
+	done.downtime_ns = commit.paused_ns + done.resume_ns;
 	announce(vm);
+	done.held_ns = now_ns() - t_commit;
 	if (mig_write_rec(&w, MIG_REC_DONE, &done, sizeof(done), NULL, 0))
 		log_warn("migration: cannot report the downtime to the source");
 	mig_tls_close(r.tls);

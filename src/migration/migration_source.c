@@ -73,6 +73,7 @@ struct migration {
 	/* Where the downtime went (ns): set by the migration thread, printed at the end. */
 	uint64_t t_stopped, t_captured, t_sent, t_ready, t_flushed;
 	uint64_t last_bytes; /* the last pages and the state */
+	uint64_t transit_ns; /* the commit's way to the destination: half the round trip */
 	uint64_t dest_ns;    /* the destination's part: commit to resumed */
 	uint64_t downtime_ns;
 };
@@ -128,6 +129,7 @@ static int call_stop(struct migration *m)
 		return r;
 	}
 	m->paused_at = t0;
+	log_info("migration: vCPUs stopped at %llu us", (unsigned long long)(t0 / 1000));
 	m->t_stopped = now_ns();
 	m->paused_by_us = !was_paused; /* a VM the user paused stays paused on failure */
 	m->was_paused = was_paused;    /* and arrives paused */
@@ -690,10 +692,18 @@ static int migrate(struct migration *m, struct mig_run_ctx *c, char *err, size_t
 	r = mig_expect(&c->r, MIG_REC_DONE, &done, sizeof(done), NULL, err, errlen);
 	pthread_mutex_lock(&m->lock);
 	if (!r) {
-		m->st.downtime_ms = (done.downtime_ns + 999999) / 1000000;
-		m->downtime_ns = done.downtime_ns;
-		m->dest_ns =
-		    done.downtime_ns > commit.paused_ns ? done.downtime_ns - commit.paused_ns : 0;
+		/*
+		 * The guest's pause: stopped here until the commit left, the
+		 * commit's way over (half the round trip the destination did not
+		 * spend itself), then the destination's resume.
+		 */
+		uint64_t rtt = now_ns() - m->t_flushed;
+
+		rtt = rtt > done.held_ns ? rtt - done.held_ns : 0;
+		m->transit_ns = rtt / 2;
+		m->dest_ns = done.resume_ns;
+		m->downtime_ns = commit.paused_ns + m->transit_ns + done.resume_ns;
+		m->st.downtime_ms = (m->downtime_ns + 999999) / 1000000;
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (r)
@@ -714,12 +724,14 @@ static void print_downtime(const struct migration *m)
 	fprintf(stderr,
 		"hearth: migration: downtime %.1f ms: vCPUs and disks stopped %.1f ms, state "
 		"captured %.1f ms, last %llu KiB and the state sent %.1f ms, destination ready "
-		"%.1f ms, disks flushed %.1f ms, destination resumed %.1f ms\n",
+		"%.1f ms, disks flushed %.1f ms, commit on its way %.1f ms, destination resumed "
+		"%.1f ms\n",
 		(double)m->downtime_ns / 1e6, (double)(m->t_stopped - m->paused_at) / 1e6,
 		(double)(m->t_captured - m->t_stopped) / 1e6,
 		(unsigned long long)(m->last_bytes >> 10),
 		(double)(m->t_sent - m->t_captured) / 1e6, (double)(m->t_ready - m->t_sent) / 1e6,
-		(double)(m->t_flushed - m->t_ready) / 1e6, (double)m->dest_ns / 1e6);
+		(double)(m->t_flushed - m->t_ready) / 1e6, (double)m->transit_ns / 1e6,
+		(double)m->dest_ns / 1e6);
 }
 
 static void run_job(struct migration *m)
