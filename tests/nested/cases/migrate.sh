@@ -101,7 +101,8 @@ vm_expect_exit dst
 # The pause the guest saw, taken apart on one clock: the source's last line
 # before its vCPUs stopped, hearth's own window (stopped there to resumed
 # here), the destination's first line after they resumed. Hearth's window
-# must be the downtime it reports, and on each side of it the guest must
+# must be the downtime it reports (within 5 ms: the commit's way over is
+# estimated as half a round trip), and on each side of it the guest must
 # print within a tick (under TCG on a loaded machine a tick is anything but
 # 10 ms: the longest gap seen before, during or after the move), so no
 # pause hides outside the reported downtime.
@@ -116,7 +117,7 @@ tick=$(echo "$g" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "=")
 parts=$(awk -v s="$stop" -v r="$resume" -v l="$last_at" -v f="$first_at" 'BEGIN {
 	printf "before %.1f window %.1f after %.1f", (s - l) / 1000, (r - s) / 1000, (f - r) / 1000 }')
 echo "the guest's pause of $(mig_field "$g" gap) ms: $parts ms; downtime reported $downtime ms, tick $tick ms"
-awk -v s="$stop" -v r="$resume" -v d="$downtime" 'BEGIN { exit !((r - s) / 1000 <= d + 2) }' ||
+awk -v s="$stop" -v r="$resume" -v d="$downtime" 'BEGIN { exit !((r - s) / 1000 <= d + 5) }' ||
 	fail "hearth's vCPUs were stopped longer than the downtime it reports ($parts; downtime $downtime ms)"
 awk -v s="$stop" -v l="$last_at" -v r="$resume" -v f="$first_at" -v t="$tick" \
 	'BEGIN { exit !((s - l) / 1000 <= t && (f - r) / 1000 <= t) }' ||
