@@ -84,7 +84,7 @@ run_case() {
 # started and never printed anything of the guest's, print which; else fail.
 guest_fault() {
 	[ "$rc" != 0 ] && [ "$rc" != 77 ] || return 1
-	if grep -q -s 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$CASE_DIR"/*.out; then
+	if grep -q -s 'the guest triple-faulted (KVM_EXIT_SHUTDOWN)' "$CASE_DIR"/*.out "$CASE_DIR"/*.err; then
 		echo "a guest triple-faulted"
 		return 0
 	fi

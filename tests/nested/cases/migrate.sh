@@ -82,6 +82,7 @@ vm_has src NET-CLOSED && fail "the peer's connection closed at the source"
 # its page cache, and is in the image.
 vm_send dst readback
 if ! vm_wait_for dst 'DISK-R [0-9a-f]\{64\}' 60; then
+	vm_running dst || fail "the destination's hearth ended: $(tail -n1 "$CASE_DIR/dst.err")"
 	# Is it the disk or the console input? A second command says.
 	vm_send dst blkinfo
 	vm_wait_for dst BLKINFO 30
