@@ -9,8 +9,11 @@
 #            every 50 rounds; then, timed: hearth's PATCH /vm Paused and
 #            PUT /snapshot/create (state and memory files), QEMU's monitor
 #            `migrate "exec:cat > FILE"` of the running guest (bandwidth
-#            unlimited; it stops the guest at the end) until it has
-#            finished (the monitor answers the next command);
+#            unlimited, downtime limit 60 s: after its first pass QEMU
+#            stops the guest and writes the rest, as hearth saves a paused
+#            one; with the default 300 ms its save of the busy guest under
+#            TCG never converged) until it has finished (the monitor
+#            answers the next command);
 #   restore  from exec of a fresh VMM process until the restored guest
 #            prints its next tick: hearth started with --api-sock, waited
 #            for, and PUT /snapshot/load with resume_vm; QEMU started with
@@ -177,6 +180,7 @@ qemu_save() {
 	echo "$loop" >&4
 	wait_for "$tick" "$work/q.log" || die "qemu: the guest does not tick"
 	echo "migrate_set_parameter max-bandwidth 64G" >&5
+	echo "migrate_set_parameter downtime-limit 60000" >&5
 	# The monitor answers `info status` only once the migration has finished.
 	t0=$(now_ns)
 	echo "migrate \"exec:cat > $work/q.state\"" >&5
