@@ -425,6 +425,7 @@ int cli_run_launch(struct vm_config *c, const struct run_launch *l)
 		return VM_EXIT_HOST_ERROR;
 	}
 	sandbox_seccomp_set_trap_hook(console_restore_terminal); /* a raw terminal */
+	snapshot_init();
 
 	if (c->kernel_path) {
 		status = check_files(c);

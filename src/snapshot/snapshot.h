@@ -197,6 +197,13 @@ int snapshot_read(const char *path, struct snapshot *s, char *err, size_t errlen
 void snapshot_free(struct snapshot *s);
 
 /*
+ * snapshot_init - set up the digest snapshots and migration streams are
+ * checked with, before any seccomp filter (OpenSSL may read its
+ * configuration) and outside any migration's downtime. Idempotent.
+ */
+void snapshot_init(void);
+
+/*
  * snapshot_check_mem_file - check that fd is the memory file of s: its
  * size is s's memory size plus the trailer, and the trailer carries s's
  * identity stamp. Returns 0, or -EINVAL with one line in err.
