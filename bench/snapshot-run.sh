@@ -6,7 +6,7 @@
 # and by Debian's QEMU (-M microvm), alternating:
 #
 #   save     the guest's shell runs a busy loop printing "HEARTH-TICK N"
-#            every 50 rounds; then, timed: hearth's PATCH /vm Paused and
+#            every 2000 rounds; then, timed: hearth's PATCH /vm Paused and
 #            PUT /snapshot/create (state and memory files), QEMU's monitor
 #            `migrate "exec:cat > FILE"` of the running guest (bandwidth
 #            unlimited, downtime limit 60 s: after its first pass QEMU
@@ -37,7 +37,7 @@ mem=${BENCH_MEMORY_MIB:-256}
 timeout=${BENCH_TIMEOUT:-300}
 # The guest's busy loop; its echo on the console does not match the tick pattern.
 # shellcheck disable=SC2016 # expanded by the guest's shell
-loop='i=0; while :; do i=$((i+1)); [ $((i % 50)) = 0 ] && echo "HEARTH-TICK $i"; done'
+loop='i=0; while :; do i=$((i+1)); [ $((i % 2000)) = 0 ] && echo "HEARTH-TICK $i"; done'
 tick='HEARTH-TICK [0-9]'
 
 if [ -x /usr/bin/date ] && [ "$(/usr/bin/date +%N)" != %N ]; then
@@ -169,7 +169,7 @@ qemu_common() {
 qmp() {
 	printf '%s\n' "$1" >&7
 	while :; do
-		IFS= read -r QMP_REPLY <&8 || die "qemu: QMP did not answer $1"
+		IFS= read -r -t 60 QMP_REPLY <&8 || die "qemu: QMP did not answer $1 within 60 s"
 		case "$QMP_REPLY" in *'"return"'* | *'"error"'*) return 0 ;; esac
 	done
 }
