@@ -259,17 +259,6 @@ int tap_offload_hook(void *tap, uint64_t guest_features)
 
 /* ---- MAC addresses ------------------------------------------------------ */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int mac_addr_parse(const char *s, uint8_t mac[MAC_ADDR_LEN])
 {
 	uint8_t out[MAC_ADDR_LEN];
@@ -280,8 +269,8 @@ int mac_addr_parse(const char *s, uint8_t mac[MAC_ADDR_LEN])
 
 		if (i > 0 && *s++ != ':')
 			return -1;
-		hi = hex_digit(s[0]);
-		lo = hi < 0 ? -1 : hex_digit(s[1]);
+		hi = hex_digit_value(s[0]);
+		lo = hi < 0 ? -1 : hex_digit_value(s[1]);
 		if (lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -54,4 +54,7 @@ int read_whole_file(const char *path, size_t max_len, uint8_t **data, size_t *le
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 
+/* hex_digit_value - the value of hexadecimal digit c (either case), or -1. */
+int hex_digit_value(int c);
+
 #endif

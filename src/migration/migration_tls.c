@@ -4,6 +4,7 @@
  * their files before any thread's filter goes in; the handshake and the
  * records run on non-blocking sockets under the migration filter.
  */
+#include "core/util.h"
 #include "migration/migration.h"
 
 #include <errno.h>
@@ -104,17 +105,6 @@ static void free_datum(gnutls_datum_t *d, bool secret)
 	d->data = NULL;
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int mig_tls_parse_psk(const char *text, size_t len, char *identity, size_t idlen, uint8_t *key,
 		      size_t keymax, size_t *key_len, char *err, size_t errlen)
 {
@@ -148,7 +138,7 @@ int mig_tls_parse_psk(const char *text, size_t len, char *identity, size_t idlen
 	if (hl / 2 > keymax)
 		return mig_fail(err, errlen, -EINVAL, "the key must be at most %zu bytes", keymax);
 	for (size_t i = 0; i < hl / 2; i++) {
-		int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
+		int a = hex_digit_value(hex[2 * i]), b = hex_digit_value(hex[2 * i + 1]);
 
 		if (a < 0 || b < 0)
 			return mig_fail(err, errlen, -EINVAL, "the key must be hex digits");

@@ -56,12 +56,27 @@ static void test_parse_uint(void **state)
 	assert_int_equal(parse_uint(" 4", 1, 254, &v), -1);
 }
 
+static void test_hex_digit_value(void **state)
+{
+	(void)state;
+	assert_int_equal(hex_digit_value('0'), 0);
+	assert_int_equal(hex_digit_value('9'), 9);
+	assert_int_equal(hex_digit_value('a'), 10);
+	assert_int_equal(hex_digit_value('F'), 15);
+	assert_int_equal(hex_digit_value('g'), -1);
+	assert_int_equal(hex_digit_value('/'), -1);
+	assert_int_equal(hex_digit_value(':'), -1);
+	assert_int_equal(hex_digit_value('@'), -1);
+	assert_int_equal(hex_digit_value(0), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_size_units),
 	    cmocka_unit_test(test_parse_size_rejects),
 	    cmocka_unit_test(test_parse_uint),
+	    cmocka_unit_test(test_hex_digit_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

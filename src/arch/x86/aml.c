@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* AML byte-code builder (see aml.h). */
 #include "arch/x86/aml.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -294,17 +295,6 @@ void aml_string(struct aml *a, const char *s)
 	aml_raw(a, s, n + 1); /* with the terminating NUL */
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int aml_eisaid_encode(const char *id, uint32_t *out)
 {
 	uint16_t vendor = 0, product = 0;
@@ -319,7 +309,7 @@ int aml_eisaid_encode(const char *id, uint32_t *out)
 		vendor = (uint16_t)((vendor << 5) | (uint16_t)(id[i] - 'A' + 1));
 	}
 	for (i = 3; i < 7; i++) {
-		d = hex_digit(id[i]);
+		d = hex_digit_value(id[i]);
 		if (d < 0)
 			return -EINVAL;
 		product = (uint16_t)((product << 4) | (uint16_t)d);
