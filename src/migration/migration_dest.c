@@ -209,17 +209,13 @@ struct recv_step {
  */
 static int recv_tls(struct recv_step *st)
 {
-	struct pollfd p = {.fd = st->r->fd, .events = POLLIN};
 	uint8_t first = 0;
 	ssize_t n;
-	int e;
+	int e = mig_wait_fd(st->r->fd, POLLIN, -1, st->r->timeout_ms);
 
-	do
-		e = poll(&p, 1, st->r->timeout_ms);
-	while (e < 0 && errno == EINTR);
-	if (e <= 0) {
+	if (e) {
 		snprintf(st->err, st->errlen, "the source said nothing in time");
-		return -ETIMEDOUT;
+		return e;
 	}
 	do
 		n = recv(st->r->fd, &first, 1, MSG_PEEK);

@@ -981,17 +981,10 @@ int vm_start_vcpus(struct vm *vm, bool release)
 	return r;
 }
 
-/* Stop and join vCPU threads started without vm_run() (a VM that never ran). */
+/* Wait for the vCPU threads that were started (the VM is stopping). */
 static void vm_join_vcpus(struct vm *vm)
 {
-	bool any = false;
-
-	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++)
-		any |= vm->vcpus[i].thread_started;
-	if (!any)
-		return;
-	vm_request_stop(vm, VM_EXIT_HOST_ERROR, "the VM is destroyed");
-	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
 		if (vm->vcpus[i].thread_started) {
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
@@ -1029,12 +1022,7 @@ int vm_run(struct vm *vm)
 		}
 	}
 
-	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
-		if (vm->vcpus[i].thread_started) {
-			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].thread_started = false;
-		}
-	}
+	vm_join_vcpus(vm);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return vm->exit_status;
 }
@@ -1043,6 +1031,8 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	if (vm->vcpus_started && !atomic_load(&vm->stopping)) /* threads vm_run() never ran */
+		vm_request_stop(vm, VM_EXIT_HOST_ERROR, "the VM is destroyed");
 	vm_join_vcpus(vm);
 	console_close(vm->console);
 	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
