@@ -104,23 +104,19 @@ static int get_int(json_object *o, const char *name, int64_t min, int64_t max, i
 /* The TLS file fields into o (absent: ""). 400 with *out set when one is bad. */
 static int get_tls_opts(json_object *req, struct mig_tls_opts *o, char **out)
 {
-	static const char *const names[] = {"tls_psk_file", "tls_cert_file", "tls_key_file",
-					    "tls_ca_file"};
-	char *dst[] = {o->psk_file, o->cert_file, o->key_file, o->ca_file};
-
 	memset(o, 0, sizeof(*o));
-	for (unsigned i = 0; i < ARRAY_SIZE(names); i++) {
+	for (unsigned i = 0; i < MIG_TLS_FILES; i++) {
 		json_object *f;
 
-		if (!json_object_object_get_ex(req, names[i], &f) ||
+		if (!json_object_object_get_ex(req, mig_tls_fields[i], &f) ||
 		    json_object_is_type(f, json_type_null))
 			continue;
 		if (!json_object_is_type(f, json_type_string) || !json_object_get_string_len(f) ||
 		    (size_t)json_object_get_string_len(f) >= MIG_TLS_PATH ||
 		    strlen(json_object_get_string(f)) != (size_t)json_object_get_string_len(f))
-			return fault(out, "Field '%s' must be a path of 1-%d bytes", names[i],
-				     MIG_TLS_PATH - 1);
-		snprintf(dst[i], MIG_TLS_PATH, "%s", json_object_get_string(f));
+			return fault(out, "Field '%s' must be a path of 1-%d bytes",
+				     mig_tls_fields[i], MIG_TLS_PATH - 1);
+		snprintf(mig_tls_opts_path(o, i), MIG_TLS_PATH, "%s", json_object_get_string(f));
 	}
 	return 0;
 }

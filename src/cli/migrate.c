@@ -630,11 +630,8 @@ int cli_migrate(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char *const tls_fields[] = {"tls_psk_file", "tls_cert_file", "tls_key_file",
-						 "tls_ca_file"};
 	static struct mig_tls_opts tls;
-	char *tls_paths[] = {tls.psk_file, tls.cert_file, tls.key_file, tls.ca_file};
-	const char *sock = NULL, *to = NULL, *tls_args[4] = {NULL};
+	const char *sock = NULL, *to = NULL, *tls_args[MIG_TLS_FILES] = {NULL};
 	struct mig_tls_creds *creds;
 	unsigned long downtime = 0, bandwidth = 0;
 	bool have_downtime = false, have_bandwidth = false;
@@ -700,13 +697,13 @@ int cli_migrate(int argc, char **argv)
 	}
 	/* The source reads the files itself: absolute paths, checked here first. */
 	memset(&tls, 0, sizeof(tls));
-	for (unsigned i = 0; i < ARRAY_SIZE(tls_fields); i++) {
+	for (unsigned i = 0; i < MIG_TLS_FILES; i++) {
 		char *abs;
 
 		if (!tls_args[i])
 			continue;
 		abs = realpath(tls_args[i], NULL);
-		snprintf(tls_paths[i], MIG_TLS_PATH, "%s", abs ? abs : tls_args[i]);
+		snprintf(mig_tls_opts_path(&tls, i), MIG_TLS_PATH, "%s", abs ? abs : tls_args[i]);
 		free(abs);
 	}
 	if (mig_tls_load(&tls, false, &creds, err, sizeof(err))) {
@@ -742,10 +739,10 @@ int cli_migrate(int argc, char **argv)
 	if (have_bandwidth)
 		json_object_object_add(req, "max_bandwidth_mbps",
 				       json_object_new_int64((int64_t)bandwidth));
-	for (unsigned i = 0; i < ARRAY_SIZE(tls_fields); i++)
-		if (tls_paths[i][0])
-			json_object_object_add(req, tls_fields[i],
-					       json_object_new_string(tls_paths[i]));
+	for (unsigned i = 0; i < MIG_TLS_FILES; i++)
+		if (mig_tls_opts_path(&tls, i)[0])
+			json_object_object_add(req, mig_tls_fields[i],
+					       json_object_new_string(mig_tls_opts_path(&tls, i)));
 
 	/* Ctrl-C and SIGTERM cancel through the API; no SA_RESTART: sleeps end at once. */
 	memset(&sa, 0, sizeof(sa));

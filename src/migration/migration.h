@@ -135,6 +135,13 @@ struct mig_tls;
 /* mig_tls_opts_given - whether o (may be NULL) asks for TLS at all. */
 bool mig_tls_opts_given(const struct mig_tls_opts *o);
 
+/* The API's fields naming the files of struct mig_tls_opts, in the order of mig_tls_opts_path(). */
+#define MIG_TLS_FILES 4
+extern const char *const mig_tls_fields[MIG_TLS_FILES];
+
+/* mig_tls_opts_path - o's path buffer (MIG_TLS_PATH bytes) for mig_tls_fields[i]. */
+char *mig_tls_opts_path(struct mig_tls_opts *o, unsigned i);
+
 /*
  * mig_tls_parse_psk - parse a key file's text[0, len): one line
  * IDENTITY:HEXKEY (identity printable, key 16 to keymax bytes). Returns 0,

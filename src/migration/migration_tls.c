@@ -46,6 +46,16 @@ struct mig_tls {
 	char why[160];
 };
 
+const char *const mig_tls_fields[MIG_TLS_FILES] = {"tls_psk_file", "tls_cert_file", "tls_key_file",
+						   "tls_ca_file"};
+
+char *mig_tls_opts_path(struct mig_tls_opts *o, unsigned i)
+{
+	char *const paths[MIG_TLS_FILES] = {o->psk_file, o->cert_file, o->key_file, o->ca_file};
+
+	return i < MIG_TLS_FILES ? paths[i] : NULL;
+}
+
 bool mig_tls_opts_given(const struct mig_tls_opts *o)
 {
 	return o && (o->psk_file[0] || o->cert_file[0] || o->key_file[0] || o->ca_file[0]);
