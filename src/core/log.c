@@ -26,6 +26,11 @@ void log_set_level(enum log_level level)
 	max_level = level;
 }
 
+bool log_level_enabled(enum log_level level)
+{
+	return level <= max_level;
+}
+
 void log_set_output(int fd)
 {
 	pthread_mutex_lock(&log_lock);

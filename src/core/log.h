@@ -4,12 +4,16 @@
 #define HEARTH_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* log_set_level - messages above this level are dropped (default LOG_WARN). */
 void log_set_level(enum log_level level);
+
+/* log_level_enabled - would a message at this level be printed? */
+bool log_level_enabled(enum log_level level);
 
 /*
  * log_set_output - write log lines to fd from now on (-1: back to stderr).

@@ -481,8 +481,10 @@ struct vm *migration_receive(const struct migration_incoming *in, int lfd, struc
 	if (commit.flags & MIG_COMMIT_PAUSED)
 		fprintf(stderr, "hearth: migration: the VM was paused on the source: it stays "
 				"paused here\n");
-	else
+	else {
+		atomic_store(&vm->trace_console, log_level_enabled(LOG_INFO));
 		vm_resume(vm);
+	}
 	t_resumed = now_ns();
 	/* With -v: when, on this host's CLOCK_MONOTONIC (to line up with other clocks' records). */
 	log_info("migration: vCPUs resumed at %llu us", (unsigned long long)(t_resumed / 1000));

@@ -224,6 +224,10 @@ static void vm_uart_tx(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct vm *vm = opaque;
 
+	if (atomic_load_explicit(&vm->trace_console, memory_order_relaxed) &&
+	    atomic_exchange(&vm->trace_console, false))
+		log_info("console: the guest's first output since the resume at %llu us",
+			 (unsigned long long)(now_ns() / 1000));
 	console_write(vm->console, buf, len);
 }
 

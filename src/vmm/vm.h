@@ -110,6 +110,8 @@ struct vm {
 	bool vcpus_released;	     /* the vCPU threads may enter KVM_RUN (pause_lock) */
 	/* Migration throttling: vCPUs kicked by vm_throttle_kick() sleep this share of 10 ms. */
 	atomic_uint throttle_percent;
+	/* With -v, after a migration's resume: log when the guest next writes to its console. */
+	atomic_bool trace_console;
 
 	struct event_loop loop; /* device events, run by vm_run() */
 	int console_fd;		/* console input, -1 when none */
