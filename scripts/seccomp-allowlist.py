@@ -18,7 +18,8 @@ KINDS = {'K_VCPU': ['vcpu'], 'K_VMM': ['vmm'], 'K_API': ['api'], 'K_BLOCK': ['bl
 ARGS = {'ARG_ANY': '', 'ARG_NO_EXEC': 'never PROT_EXEC',
         'ARG_TGKILL': "only to hearth's own threads (its process id)",
         'ARG_FSTAT': 'only on a descriptor (AT_EMPTY_PATH): fstat()',
-        'ARG_LISTEN': "only on the API's listening socket"}
+        'ARG_LISTEN': "only on the API's listening socket",
+        'ARG_TCP': 'only AF_INET or AF_INET6, SOCK_STREAM'}
 IOCTLS = {'vcpu': 'vcpu_ioctls', 'vmm': 'vmm_ioctls', 'migration': 'migration_ioctls'}
 
 

@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
@@ -53,6 +54,7 @@ enum seccomp_arg {
 	ARG_TGKILL,  /* tgkill: only hearth's own threads */
 	ARG_FSTAT,   /* newfstatat: fstat() on a descriptor (AT_EMPTY_PATH) */
 	ARG_LISTEN,  /* accept4: only on the API's listening socket */
+	ARG_TCP,     /* socket: only AF_INET or AF_INET6 stream sockets */
 };
 
 struct seccomp_rule {
@@ -141,7 +143,7 @@ static const struct seccomp_rule rules[] = {
     {"recvmsg", K_API, ARG_ANY},
     {"getsockopt", K_API | K_MIG, ARG_ANY},
     /* live migration: its connection to the destination */
-    {"socket", K_MIG, ARG_ANY},
+    {"socket", K_MIG, ARG_TCP},
     {"connect", K_MIG, ARG_ANY},
     {"setsockopt", K_MIG, ARG_ANY},
     {"recvfrom", K_MIG, ARG_ANY},
@@ -353,6 +355,16 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_thread kind, pid_t pid,
 	case ARG_LISTEN:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)api_listen_fd));
+	case ARG_TCP: {
+		/* The type's low bits; SOCK_CLOEXEC and SOCK_NONBLOCK may be added. */
+		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+					 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+
+		return r ? r
+			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					    SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+					    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+	}
 	}
 	return -EINVAL;
 }

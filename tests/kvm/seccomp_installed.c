@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -140,6 +141,13 @@ static bool add_rule(scmp_filter_ctx ctx, const char *name, const char *check,
 	} else if (!strcmp(check, "only on a descriptor (AT_EMPTY_PATH): fstat()")) {
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 				     SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
+	} else if (!strcmp(check, "only AF_INET or AF_INET6, SOCK_STREAM")) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		if (!r)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					     SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
 	} else if (!strcmp(check, "only on the API's listening socket")) {
 		if (f->listen_fd < 0) {
 			fail("allow-list: %s: hearth has no listening API socket", name);

@@ -391,6 +391,47 @@ static void test_api_accepts_only_on_its_socket(void **state)
 	close(api_fds[1]);
 }
 
+/* The migration thread's own connection: TCP over IPv4 or IPv6. */
+static void tcp_sockets(void)
+{
+	int a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int b = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	/* The filter let them through (an IPv6-less host answers EAFNOSUPPORT). */
+	if (a < 0 || (b < 0 && errno != EAFNOSUPPORT))
+		_exit(109);
+}
+
+static void unix_socket(void)
+{
+	socket(AF_UNIX, SOCK_STREAM, 0);
+	_exit(110);
+}
+
+static void udp_socket(void)
+{
+	socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	_exit(111);
+}
+
+static void test_migration_makes_only_tcp_sockets(void **state)
+{
+	char out[512];
+	int status;
+
+	(void)state;
+	status = run_filtered(SANDBOX_THREAD_MIGRATION, "migration", tcp_sockets, out, sizeof(out));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = run_filtered(SANDBOX_THREAD_MIGRATION, "migration", unix_socket, out, sizeof(out));
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+	assert_non_null(strstr(out, "thread migration made a forbidden system call 41 (socket)"));
+	status = run_filtered(SANDBOX_THREAD_MIGRATION, "migration", udp_socket, out, sizeof(out));
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
 static void test_parse_mode(void **state)
 {
 	enum sandbox_seccomp_mode m = SANDBOX_SECCOMP_OFF;
@@ -418,6 +459,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_installed_filter_allows_and_traps),
 	    cmocka_unit_test(test_vcpu_may_wait_for_disk),
 	    cmocka_unit_test(test_api_accepts_only_on_its_socket),
+	    cmocka_unit_test(test_migration_makes_only_tcp_sockets),
 	};
 
 	if (argc < 2) {
