@@ -21,43 +21,10 @@ static uint64_t gm_bitmap_words(uint64_t size)
 	return (size / GM_PAGE_SIZE + 63) / 64;
 }
 
-#define GM_HUGE_SIZE (2ULL << 20)
-
-/*
- * An address range for a region: its host address agrees with its guest
- * address modulo 2 MiB, so that 2 MiB host pages (transparent or hugetlbfs)
- * can back 2 MiB guest pages in KVM's page tables. Without it the kernel
- * hands out 4 KiB-aligned ranges and KVM maps the guest 4 KiB at a time:
- * more page-table walks, and after a migration or restore a fault for each
- * 4 KiB page the guest touches first. NULL when none is free.
- */
-static void *gm_reserve_aligned(const struct gm_region *r)
-{
-	uint64_t want = r->gpa & (GM_HUGE_SIZE - 1), start, head, tail;
-	uint8_t *p;
-
-	if (r->size < GM_HUGE_SIZE || r->size > UINT64_MAX - GM_HUGE_SIZE)
-		return NULL;
-	p = mmap(NULL, r->size + GM_HUGE_SIZE, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	start = ((uintptr_t)p & ~(GM_HUGE_SIZE - 1)) + want;
-	if (start < (uintptr_t)p)
-		start += GM_HUGE_SIZE;
-	head = start - (uintptr_t)p;
-	tail = GM_HUGE_SIZE - head;
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap(p + head + r->size, tail);
-	return p + head;
-}
-
 static int gm_map_region(struct guest_memory *gm, struct gm_region *r)
 {
 	int flags, fd = -1;
-	void *p, *at;
+	void *p;
 
 	switch (gm->backing) {
 	case GM_BACKING_ANON:
@@ -77,23 +44,13 @@ static int gm_map_region(struct guest_memory *gm, struct gm_region *r)
 	default:
 		return -EINVAL;
 	}
-	/* hugetlbfs mappings come 2 MiB aligned. */
-	at = gm->backing == GM_BACKING_HUGEPAGES ? NULL : gm_reserve_aligned(r);
-	p = mmap(at, r->size, PROT_READ | PROT_WRITE, flags | (at ? MAP_FIXED : 0), fd,
+	p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, flags, fd,
 		 fd >= 0 ? (off_t)r->file_offset : 0);
-	if (p == MAP_FAILED) {
-		int e = errno;
-
-		if (at)
-			munmap(at, r->size);
-		return -e;
-	}
+	if (p == MAP_FAILED)
+		return -errno;
 	/* Guest RAM is not part of hearth's core dumps and is not merged by KSM. */
 	madvise(p, r->size, MADV_DONTDUMP);
 	madvise(p, r->size, MADV_UNMERGEABLE);
-	/* Anonymous RAM asks for transparent huge pages where the host offers them. */
-	if (gm->backing == GM_BACKING_ANON)
-		madvise(p, r->size, MADV_HUGEPAGE);
 	r->hva = p;
 	r->dirty = calloc(gm_bitmap_words(r->size), sizeof(uint64_t));
 	if (!r->dirty) {
