@@ -118,7 +118,7 @@ l1_boot_cases() {
 	[ -n "$vmlinux" ] && mem=$((mem + 128))
 	cmd=$(mktemp)
 	{
-		echo "export HEARTH_VMM='$HEARTH_VMM' HEARTH_NESTED=1 HEARTH_TF_RETRIES='${HEARTH_TF_RETRIES:-2}' HEARTH_NESTED_MIGRATION='${HEARTH_NESTED_MIGRATION:-}'"
+		echo "export HEARTH_VMM='$HEARTH_VMM' HEARTH_NESTED=1 HEARTH_TF_RETRIES='${HEARTH_TF_RETRIES:-2}'"
 		echo "exec sh /hearth/tests/nested/runner.sh $*"
 	} >"$cmd"
 	echo "nested: $HEARTH_VMM in the nested test host (QEMU TCG + SVM, ${mem} MiB)," \
