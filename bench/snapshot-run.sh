@@ -8,17 +8,16 @@
 #   save     the guest's shell runs a busy loop printing "HEARTH-TICK N"
 #            every 2000 rounds; then, timed: hearth's PATCH /vm Paused and
 #            PUT /snapshot/create (state and memory files), QEMU's monitor
-#            `migrate "exec:cat > FILE"` of the running guest (bandwidth
-#            unlimited, downtime limit 60 s: after its first pass QEMU
-#            stops the guest and writes the rest, as hearth saves a paused
-#            one; with the default 300 ms its save of the busy guest under
-#            TCG never converged) until QMP's query-migrate, asked every
-#            100 ms, says completed (its own total-time printed beside);
+#            QMP `stop` and `migrate "exec:cat > FILE"` of the stopped
+#            guest (as `virsh save` does; bandwidth unlimited) until
+#            query-migrate, asked every 100 ms, says completed (its own
+#            total-time printed beside);
 #   restore  from exec of a fresh VMM process until the restored guest
 #            prints its next tick: hearth started with --api-sock, waited
 #            for, and PUT /snapshot/load with resume_vm; QEMU started with
-#            -incoming "exec:cat FILE" (the guest was running when saved:
-#            it runs on as soon as the state is in).
+#            -incoming "exec:cat FILE" and a QMP monitor, asked every 10 ms
+#            (query-status) until the state is in, then `cont` (a guest
+#            saved stopped is restored stopped).
 #   load     hearth only: the PUT /snapshot/load round trip.
 #
 # The files are on L1's tmpfs (page cache: a warm restore). Prints each run,
@@ -174,39 +173,61 @@ qmp() {
 	done
 }
 
+# qmp_until COMMAND INTERVAL DONE FAILED WHAT: COMMAND every INTERVAL
+# seconds until its reply matches the pattern DONE; a reply matching FAILED,
+# or the time limit, ends the bench.
+qmp_until() {
+	deadline=$(($(date +%s) + timeout))
+	while :; do
+		qmp "$1"
+		# shellcheck disable=SC2254 # the patterns are globs
+		case "$QMP_REPLY" in
+		$3) return 0 ;;
+		$4) die "qemu: $5 failed: $QMP_REPLY" ;;
+		esac
+		[ "$(date +%s)" -lt "$deadline" ] || die "qemu: $5 did not finish: $QMP_REPLY"
+		sleep "$2"
+	done
+}
+
+# qemu_qmp_open: the QMP pipes of the QEMU just started (fds 7 and 8), its
+# greeting read and capabilities negotiated.
+qemu_qmp_open() {
+	exec 7>"$work/qmp.in" 8<"$work/qmp.out"
+	IFS= read -r _ <&8 || die "qemu: no QMP greeting"
+	qmp '{"execute": "qmp_capabilities"}'
+}
+
+qemu_qmp_fifos() {
+	rm -f "$work/qmp.in" "$work/qmp.out"
+	mkfifo "$work/qmp.in" "$work/qmp.out"
+}
+
 qemu_save() {
-	rm -f "$work/qmp.in" "$work/qmp.out" "$work/qser.in" "$work/qser.out" "$work/q.state"
-	mkfifo "$work/qmp.in" "$work/qmp.out" "$work/qser.in" "$work/qser.out"
+	rm -f "$work/qser.in" "$work/qser.out" "$work/q.state"
+	qemu_qmp_fifos
+	mkfifo "$work/qser.in" "$work/qser.out"
 	qemu_common -chardev "pipe,id=ser,path=$work/qser" -serial chardev:ser \
 		-chardev "pipe,id=qmp,path=$work/qmp" -mon chardev=qmp,mode=control \
 		2>"$work/q.err" &
 	pid=$!
 	pids=$pid
-	exec 7>"$work/qmp.in" 8<"$work/qmp.out"
-	IFS= read -r _ <&8 || die "qemu: no QMP greeting"
-	qmp '{"execute": "qmp_capabilities"}'
+	qemu_qmp_open
 	cat "$work/qser.out" >"$work/q.log" &
 	exec 4>"$work/qser.in"
 	wait_for HEARTH-GUEST-READY "$work/q.log" || die "qemu: the guest did not boot"
 	echo "  (qemu: the guest is up)"
 	echo "$loop" >&4
 	wait_for "$tick" "$work/q.log" || die "qemu: the guest does not tick"
-	qmp '{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 60000, "max-bandwidth": 68719476736}}'
+	qmp '{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 68719476736}}'
 	case "$QMP_REPLY" in *'"error"'*) die "qemu: migrate-set-parameters: $QMP_REPLY" ;; esac
 	t0=$(now_ns)
+	qmp '{"execute": "stop"}'
 	qmp "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"exec:cat > $work/q.state\"}}"
 	case "$QMP_REPLY" in *'"error"'*) die "qemu: migrate: $QMP_REPLY" ;; esac
 	# query-migrate every 100 ms (one short command: little CPU taken).
-	deadline=$(($(date +%s) + timeout))
-	while :; do
-		qmp '{"execute": "query-migrate"}'
-		case "$QMP_REPLY" in
-		*'"status": "completed"'*) break ;;
-		*'"status": "failed"'* | *'"status": "cancelled"'*) die "qemu: $QMP_REPLY" ;;
-		esac
-		[ "$(date +%s)" -lt "$deadline" ] || die "qemu: the migration did not finish: $QMP_REPLY"
-		sleep 0.1
-	done
+	qmp_until '{"execute": "query-migrate"}' 0.1 '*"status": "completed"*' \
+		'*"status": "failed"*' "the save"
 	t1=$(now_ns)
 	qemu_own=$(echo "$QMP_REPLY" | sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p')
 	qmp '{"execute": "quit"}'
@@ -219,13 +240,20 @@ qemu_save() {
 
 qemu_restore() {
 	watch s
+	qemu_qmp_fifos
 	t0=$(now_ns)
-	qemu_common -serial stdio -monitor none -incoming "exec:cat $work/q.state" \
-		</dev/null >"$work/s.fifo" 2>"$work/s.err" &
+	qemu_common -serial stdio -chardev "pipe,id=qmp,path=$work/qmp" -mon chardev=qmp,mode=control \
+		-incoming "exec:cat $work/q.state" </dev/null >"$work/s.fifo" 2>"$work/s.err" &
 	pid=$!
 	pids=$pid
+	qemu_qmp_open
+	# Any state but "inmigrate" or "paused" is a failure.
+	qmp_until '{"execute": "query-status"}' 0.01 '*"status": "paused"*' \
+		'*"status": "[!i]*' "the restore"
+	qmp '{"execute": "cont"}'
 	wait_t1 s "no tick after the restore"
 	restore=$(ms "$t0" "$(cat "$work/s.t1")")
+	exec 7>&- 8<&-
 	stop "$pid"
 	wait
 }
