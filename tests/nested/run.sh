@@ -61,17 +61,29 @@ fi
 # Watches a boot of the nested host: a case that gives neither a verdict nor
 # a RETRY line within its own time limit plus 120 s (the runner in the nested
 # host stops a case at its limit itself), or a nested host that starts no
-# case within 600 s, or a soft lockup of its kernel, means the nested host hangs (TCG's SVM has left its
-# kernel stuck with no message): its QEMU is killed, and the loop below
-# boots it again for the cases not done (HEARTH_L1_HANG_LIMIT sets the
-# seconds for every case instead). Ends when the boot ends.
+# case within 600 s, or whose runner's heartbeat (a line every 20 s) stops
+# for HEARTH_L1_SILENCE_LIMIT s (default 120), or a soft lockup of its
+# kernel, means the nested host hangs (TCG's SVM has left its kernel stuck
+# with no message): its QEMU is killed, and the loop below boots it again
+# for the cases not done (HEARTH_L1_HANG_LIMIT sets the seconds for every
+# case instead). Ends when the boot ends.
 l1_watchdog() {
-	local console=$L1_RUN/console.log last= line name t limit since
+	local console=$L1_RUN/console.log last= line name t limit since beats=0 n beat_at
 	since=$(date +%s)
+	beat_at=$since
 	while [ ! -e "$L1_RUN/watchdog.stop" ]; do
 		sleep 2
 		if grep -q 'soft lockup' "$console" 2>/dev/null; then
 			echo "nested: the nested host's kernel locked up: stopping it"
+			[ -s "$L1_RUN/qemu.pid" ] && kill -KILL "$(cat "$L1_RUN/qemu.pid")" 2>/dev/null
+			return
+		fi
+		n=$(grep -c '^HEARTH-L1-ALIVE' "$console" 2>/dev/null)
+		if [ "${n:-0}" != "$beats" ]; then
+			beats=${n:-0}
+			beat_at=$(date +%s)
+		elif [ "$beats" -gt 0 ] && [ $(($(date +%s) - beat_at)) -gt "${HEARTH_L1_SILENCE_LIMIT:-120}" ]; then
+			echo "nested: the nested host's heartbeat stopped ${HEARTH_L1_SILENCE_LIMIT:-120} s ago: it hangs; stopping it"
 			[ -s "$L1_RUN/qemu.pid" ] && kill -KILL "$(cat "$L1_RUN/qemu.pid")" 2>/dev/null
 			return
 		fi

@@ -47,8 +47,20 @@ selected() {
 }
 
 work=$(mktemp -d /tmp/hearth-nested.XXXXXX)
+# Inside the nested host, a heartbeat on the console every 20 s: the host's
+# watchdog (tests/nested/run.sh) takes its silence for a hung nested host
+# long before a case's own time limit would.
+heartbeat=
+if [ -n "${HEARTH_NESTED:-}" ]; then
+	while :; do
+		echo HEARTH-L1-ALIVE
+		sleep 20
+	done &
+	heartbeat=$!
+fi
 # Interrupted: take the running case and everything it started along.
-trap '[ -n "${pid:-}" ] && kill -KILL -"$pid" 2>/dev/null; rm -rf "$work"; exit 130' INT TERM HUP
+trap '[ -n "${pid:-}" ] && kill -KILL -"$pid" 2>/dev/null; [ -n "$heartbeat" ] && kill "$heartbeat"
+	rm -rf "$work"; exit 130' INT TERM HUP
 
 # run_case FILE: run one case in a fresh CASE_DIR; sets rc and reason.
 run_case() {
@@ -144,6 +156,7 @@ for file in "$here"/cases/*.sh; do
 	esac
 done
 [ -n "${HEARTH_KEEP_WORK:-}" ] || rm -rf "$work"
+[ -z "$heartbeat" ] || kill "$heartbeat"
 echo "nested: $passed passed, $failed failed, $skipped skipped"
 [ $((passed + failed + skipped)) -gt 0 ] || { echo "nested: no case matched: $*"; exit 1; }
 [ "$failed" -eq 0 ]
