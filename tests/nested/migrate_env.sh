@@ -144,6 +144,37 @@ mig_mark() {
 	tail -n1 "$CASE_DIR/.mark" | cut -d' ' -f1
 }
 
+# mig_fail_before NAME REASON: fail the case, before any migration began,
+# with REASON. If NAME's guest, which counts every 10 ms, had printed
+# nothing for 20 s while its hearth ran with every vCPU thread inside
+# KVM_RUN (in the ioctl or running), the guest was stalled under hearth, not
+# by it: the emulated SVM stalls L2 guests now and then (README), so the
+# failure is marked for the runner's retry ($CASE_DIR/.stalled). A stall
+# after a migration began is never marked.
+mig_fail_before() {
+	_last=$(mig_stamps "$1" | tail -n1 | cut -d' ' -f1)
+	_pid=$(vm_pid "$1")
+	if [ -n "$_last" ] && vm_running "$1" &&
+		[ $((($(mig_mark) - _last) / 1000000)) -ge 20 ]; then
+		_in_run=1 _vcpus=0
+		for _t in /proc/"$_pid"/task/*; do
+			case "$(cat "$_t/comm" 2>/dev/null)" in
+			vcpu*)
+				_vcpus=$((_vcpus + 1))
+				# In the ioctl (16), or running (in the guest, mostly).
+				case "$(cut -d' ' -f1 "$_t/syscall" 2>/dev/null)" in
+				16 | running) ;;
+				*) _in_run= ;;
+				esac
+				;;
+			esac
+		done
+		[ -n "$_in_run" ] && [ "$_vcpus" -gt 0 ] &&
+			echo "$1: silent for 20 s or more, every vCPU in KVM_RUN" >"$CASE_DIR/.stalled"
+	fi
+	fail "$2"
+}
+
 # mig_boot_source NAME [hearth run options]: the shared disk image
 # $CASE_DIR/disk.img (8 MiB of zeros), the network (removed at exit), and
 # the source hearth on host A with the migration test guest (256 MiB, 2

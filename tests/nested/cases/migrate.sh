@@ -16,19 +16,19 @@ mig_start dst $MIG_DST --incoming "tcp:$MIG_DST_ADDR:$MIG_PORT" -v
 vm_wait_for dst "migration: listening on" 60 || fail "the destination did not listen"
 
 vm_wait_for src HEARTH-MIG-READY 240 || fail "the guest did not start its counter"
-vm_wait_for src 'DISK-W [0-9a-f]\{64\}' 10 || fail "the guest did not write its disk"
+vm_wait_for src 'DISK-W [0-9a-f]\{64\}' 10 || mig_fail_before src "the guest did not write its disk"
 w1=$(tr -d '\r' <"$CASE_DIR/src.out" | sed -n 's/^DISK-W \([0-9a-f]*\)$/\1/p' | head -n1)
 
 # The peer connects and streams; the guest counts what arrives.
 mig_peer_start
-vm_wait_for src '^NET-100' 60 || fail "the peer's stream did not reach the guest"
+vm_wait_for src '^NET-100' 60 || mig_fail_before src "the peer's stream did not reach the guest"
 # Some of the disk write stays in the guest's page cache (no sync).
 vm_send src write2
-vm_wait_for src 'DISK-W2 [0-9a-f]\{64\}' 30 || fail "the guest did not do its second write"
+vm_wait_for src 'DISK-W2 [0-9a-f]\{64\}' 30 || mig_fail_before src "the guest did not do its second write"
 w2=$(tr -d '\r' <"$CASE_DIR/src.out" | sed -n 's/^DISK-W2 \([0-9a-f]*\)$/\1/p' | head -n1)
 # Two seconds of steady counting to compare the pause with.
 c0=$(mig_counts src | tail -n1)
-vm_wait_for src "^CNT-$((c0 + 200))" 60 || fail "the counter does not count"
+vm_wait_for src "^CNT-$((c0 + 200))" 60 || mig_fail_before src "the counter does not count"
 from=$(mig_counts src | tail -n1)
 port=$(mig_switch_port $MIG_GUEST_MAC)
 [ "$port" = pA ] || fail "the switch has the guest's MAC on port $port, not on host A's pA"

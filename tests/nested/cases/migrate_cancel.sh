@@ -14,7 +14,7 @@ to=tcp:$MIG_DST_ADDR:$MIG_PORT
 mig_boot_source src
 vm_wait_for src HEARTH-MIG-READY 240 || fail "the guest did not start its counter"
 mig_peer_start
-vm_wait_for src '^NET-100' 60 || fail "the peer's stream did not reach the guest"
+vm_wait_for src '^NET-100' 60 || mig_fail_before src "the peer's stream did not reach the guest"
 
 # dst_start N: a destination (named dstN) listening on host B.
 dst_start() {
