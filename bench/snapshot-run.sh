@@ -204,31 +204,34 @@ qemu_qmp_fifos() {
 }
 
 qemu_save() {
-	rm -f "$work/qser.in" "$work/qser.out" "$work/q.state"
+	rm -f "$work/qser.in" "$work/q.state"
 	qemu_qmp_fifos
-	mkfifo "$work/qser.in" "$work/qser.out"
-	qemu_common -chardev "pipe,id=ser,path=$work/qser" -serial chardev:ser \
-		-chardev "pipe,id=qmp,path=$work/qmp" -mon chardev=qmp,mode=control \
-		2>"$work/q.err" &
+	mkfifo "$work/qser.in"
+	# The console on QEMU's stdio, as hearth's: input from a FIFO this
+	# script holds open, output to the log.
+	exec 4<>"$work/qser.in"
+	qemu_common -serial stdio -chardev "pipe,id=qmp,path=$work/qmp" \
+		-mon chardev=qmp,mode=control <"$work/qser.in" >"$work/q.log" 2>"$work/q.err" &
 	pid=$!
 	pids=$pid
 	qemu_qmp_open
-	cat "$work/qser.out" >"$work/q.log" &
-	exec 4>"$work/qser.in"
 	wait_for HEARTH-GUEST-READY "$work/q.log" || die "qemu: the guest did not boot"
 	echo "  (qemu: the guest is up)"
 	echo "$loop" >&4
 	wait_for "$tick" "$work/q.log" || die "qemu: the guest does not tick"
+	echo "  (qemu: the guest ticks)"
 	qmp '{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 68719476736}}'
 	case "$QMP_REPLY" in *'"error"'*) die "qemu: migrate-set-parameters: $QMP_REPLY" ;; esac
 	t0=$(now_ns)
 	qmp '{"execute": "stop"}'
+	echo "  (qemu: stopped; saving)"
 	qmp "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"exec:cat > $work/q.state\"}}"
 	case "$QMP_REPLY" in *'"error"'*) die "qemu: migrate: $QMP_REPLY" ;; esac
 	# query-migrate every 100 ms (one short command: little CPU taken).
 	qmp_until '{"execute": "query-migrate"}' 0.1 '*"status": "completed"*' \
 		'*"status": "failed"*' "the save"
 	t1=$(now_ns)
+	echo "  (qemu: saved)"
 	qemu_own=$(echo "$QMP_REPLY" | sed -n 's/.*"total-time": *\([0-9]*\).*/\1/p')
 	qmp '{"execute": "quit"}'
 	exec 4>&- 7>&- 8<&-
