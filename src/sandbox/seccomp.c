@@ -355,16 +355,16 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_thread kind, pid_t pid,
 	case ARG_LISTEN:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)api_listen_fd));
-	case ARG_TCP: {
+	case ARG_TCP:
 		/* The type's low bits; SOCK_CLOEXEC and SOCK_NONBLOCK may be added. */
-		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, AF_INET),
-					 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
-
-		return r ? r
-			 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
-					    SCMP_A0(SCMP_CMP_EQ, AF_INET6),
-					    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
-	}
+		for (int i = 0, r; i < 2; i++) {
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
+					     SCMP_A0(SCMP_CMP_EQ, i ? AF_INET6 : AF_INET),
+					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+			if (r)
+				return r;
+		}
+		return 0;
 	}
 	return -EINVAL;
 }
