@@ -198,6 +198,7 @@ qemu_qmp_open() {
 	qmp '{"execute": "qmp_capabilities"}'
 }
 
+# qemu_qmp_fifos: fresh FIFOs for the next QEMU's QMP chardev (pipe,path=qmp).
 qemu_qmp_fifos() {
 	rm -f "$work/qmp.in" "$work/qmp.out"
 	mkfifo "$work/qmp.in" "$work/qmp.out"
