@@ -91,15 +91,34 @@ int migration_listen(const char *spec, char *err, size_t errlen)
 	return fd;
 }
 
-/* Send a REFUSE record with the reason (best effort), over TLS when tls is set. */
+/*
+ * Send a REFUSE record with the reason (best effort), over TLS when tls is
+ * set, then end our side and read what the source still sends until it
+ * hangs up (at most a second): a socket closed with unread bytes resets
+ * the connection, and the reset can reach the source before the reason.
+ */
 static void refuse(int fd, struct mig_tls *tls, const char *why)
 {
 	struct mig_writer w = {.fd = fd, .tls = tls, .cancel_fd = -1};
+	uint64_t until = now_ns() + 1000000000ull;
 	size_t n = strlen(why);
+	char sink[4096];
 
 	if (n > MIG_MAX_REASON - 1)
 		n = MIG_MAX_REASON - 1;
 	mig_write_rec(&w, MIG_REC_REFUSE, why, n, NULL, 0);
+	if (shutdown(fd, SHUT_WR))
+		return;
+	for (;;) {
+		uint64_t now = now_ns();
+		ssize_t got;
+
+		if (now >= until || mig_wait_fd(fd, POLLIN, -1, (int)((until - now) / 1000000) + 1))
+			return;
+		got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
 }
 
 /*
@@ -192,7 +211,8 @@ struct recv_step {
 	enum recv_step_kind kind;
 	struct mig_reader *r;
 	const struct mig_tls_creds *tls; /* RECV_DESC: the handshake comes first */
-	bool answered; /* RECV_DESC: the source needs no REFUSE (or cannot read one) */
+	bool answered;	   /* RECV_DESC: the source needs no REFUSE (or cannot read one) */
+	const char *reply; /* RECV_DESC: the REFUSE reason when it is not err */
 	struct mig_desc *d;
 	struct vm *vm;
 	struct snapshot *s;
@@ -232,10 +252,9 @@ static int recv_tls(struct recv_step *st)
 		return -EPROTO;
 	}
 	if (st->tls && first != 0x16) {
-		st->answered = true;
-		refuse(st->r->fd, NULL,
-		       "the destination requires TLS: migrate with the same --tls-psk or "
-		       "--tls-cert/--tls-key/--tls-ca");
+		/* Refused in the clear by the caller, which may end the connection. */
+		st->reply = "the destination requires TLS: migrate with the same --tls-psk or "
+			    "--tls-cert/--tls-key/--tls-ca";
 		snprintf(st->err, st->errlen,
 			 "the source does not use TLS (this destination requires it)");
 		return -EPROTO;
@@ -357,7 +376,7 @@ static struct vm *accept_vm(struct mig_reader *r, int fd, const struct migration
 
 	if (run_step(&st)) {
 		if (!st.answered)
-			refuse(fd, r->tls, err);
+			refuse(fd, st.reply ? NULL : r->tls, st.reply ? st.reply : err);
 		return NULL;
 	}
 	memset(&tmp, 0, sizeof(tmp));
