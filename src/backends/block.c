@@ -844,6 +844,11 @@ int block_lock(struct block_dev *dev, char *err, size_t errlen)
 	return lock_image(dev, &st, err, errlen);
 }
 
+int block_sync(struct block_dev *dev)
+{
+	return fdatasync(dev->fd) < 0 ? -errno : 0;
+}
+
 int block_unlock(struct block_dev *dev)
 {
 	int r = fdatasync(dev->fd) < 0 ? -errno : 0;

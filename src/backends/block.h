@@ -150,6 +150,14 @@ int block_lock(struct block_dev *dev, char *err, size_t errlen);
  */
 int block_unlock(struct block_dev *dev);
 
+/*
+ * block_sync - write the image's data to stable storage (fdatasync), e.g.
+ * while a migration's destination loads the state, so that the flush at
+ * the commit has little left to do. Nothing may be in flight. Returns 0
+ * or -errno.
+ */
+int block_sync(struct block_dev *dev);
+
 /* block_get_info - size, block size and capabilities of an open image. */
 const struct block_info *block_get_info(const struct block_dev *dev);
 

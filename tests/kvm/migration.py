@@ -251,6 +251,10 @@ def good_migration(hearth, guest, tmp, disk, pace, mem, what, corpus=None, **kw)
               what + ': downtime %s ms, total %s ms' % (st.get('downtime_ms'),
                                                        st.get('total_time_ms')))
         check(src.p.wait(timeout=20) == 0, what + ': the source exits 0 after the commit')
+        m = re.search(r'downtime [\d.]+ ms: .*destination ready [\d.]+ ms \(disks synced '
+                      r'meanwhile in [\d.]+ ms\), disks flushed [\d.]+ ms', src.text())
+        check(m, what + ': the source says where the downtime went, its disks synced while '
+              'the destination loaded (%s)' % (m and m.group(0)))
         check(re.search(r'received VM \S+ \(\d+ bytes in \d+ ms, downtime \d+ ms\)', dst.text()),
               what + ': the destination reports the arrival')
         a, b = hashes(src, dst)
