@@ -89,26 +89,14 @@ const char *migration_state_name(enum migration_state s)
 
 /* ---- steps on the event loop ------------------------------------------------------ */
 
-static int disks_release(struct vm *vm)
+/* Apply op to every disk (all of them, even after one fails); the first error. */
+static int disks_each(struct vm *vm, int (*op)(struct block_dev *dev))
 {
 	int r = 0;
 
 	for (unsigned i = 0; i < vm->virtio.nr_blk; i++)
 		if (vm->virtio.blk[i] && vm->virtio.blk[i]->bdev) {
-			int e = block_unlock(vm->virtio.blk[i]->bdev);
-
-			r = r ?: e;
-		}
-	return r;
-}
-
-static int disks_sync(struct vm *vm)
-{
-	int r = 0;
-
-	for (unsigned i = 0; i < vm->virtio.nr_blk; i++)
-		if (vm->virtio.blk[i] && vm->virtio.blk[i]->bdev) {
-			int e = block_sync(vm->virtio.blk[i]->bdev);
+			int e = op(vm->virtio.blk[i]->bdev);
 
 			r = r ?: e;
 		}
@@ -197,14 +185,14 @@ static void on_call(void *opaque, uint32_t events)
 		r = call_stop(m);
 		break;
 	case MIG_CALL_SYNC:
-		r = disks_sync(m->vm);
+		r = disks_each(m->vm, block_sync);
 		if (r)
 			snprintf(m->call_err, sizeof(m->call_err), "cannot flush a disk: %s",
 				 strerror(-r));
 		break;
 	case MIG_CALL_COMMIT:
 		/* Every disk flushed and unlocked: the destination may open them now. */
-		r = disks_release(m->vm);
+		r = disks_each(m->vm, block_unlock);
 		m->disks_released = true;
 		if (r)
 			snprintf(m->call_err, sizeof(m->call_err), "cannot flush a disk: %s",
