@@ -637,20 +637,32 @@ static int lock_image(struct block_dev *dev, const struct stat *st, char *err, s
 	    .l_len = 0,
 	};
 	bool want_write = !dev->info.readonly;
+	uint64_t give_up = now_ns() + 1000000000ull;
 	char name[64];
 	pid_t pid;
 
-	if (fcntl(dev->fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno != EAGAIN && errno != EACCES) {
-		/* File systems without OFD locks: go on, unprotected. */
-		log_warn("disk image %s: cannot lock it (%s); nothing stops another VM using it",
-			 dev->path, strerror(errno));
-		return 0;
+	for (;;) {
+		if (fcntl(dev->fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES) {
+			/* File systems without OFD locks: go on, unprotected. */
+			log_warn("disk image %s: cannot lock it (%s); nothing stops another VM "
+				 "using it",
+				 dev->path, strerror(errno));
+			return 0;
+		}
+		pid = holder_from_proc_locks(st, want_write);
+		if (!pid)
+			pid = holder_from_fdinfo(st, want_write, dev->fd);
+		/*
+		 * A lock no process holds is going away: a VMM killed just now
+		 * lets go of its disk only once the kernel has torn down its
+		 * io_uring, some milliseconds after the process is gone.
+		 */
+		if (pid || now_ns() >= give_up)
+			break;
+		usleep(10000);
 	}
-	pid = holder_from_proc_locks(st, want_write);
-	if (!pid)
-		pid = holder_from_fdinfo(st, want_write, dev->fd);
 	if (pid) {
 		process_name(pid, name, sizeof(name));
 		snprintf(err, errlen, "disk image %s is in use by process %d (%s)", dev->path,

@@ -610,18 +610,17 @@ static void test_lock_conflict(void **state)
 	block_close(b);
 }
 
-/* Another process's lock: named when visible, else "another process". */
-static void test_lock_other_process(void **state)
+/*
+ * A child process that opens path (read-write) and holds it until go_fd
+ * (its read end) gives a byte or ends; returns once the open succeeded.
+ */
+static pid_t fork_holder(const char *path, int go_fd)
 {
-	char *path = make_image("lock2.img", 64 * KiB);
-	char expect[PATH_MAX + 128];
-	int ready[2], go[2];
+	int ready[2];
 	pid_t child;
-	char c;
+	char c = 'n';
 
-	(void)state;
 	assert_int_equal(pipe(ready), 0);
-	assert_int_equal(pipe(go), 0);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
@@ -629,27 +628,63 @@ static void test_lock_other_process(void **state)
 		char err[256];
 		struct block_dev *dev = block_open(&cfg, err, sizeof(err));
 
-		close(ready[0]);
-		close(go[1]);
 		c = dev ? 'y' : 'n';
-		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+		if (write(ready[1], &c, 1) != 1 || read(go_fd, &c, 1) < 0)
 			_exit(2);
 		block_close(dev);
 		_exit(0);
 	}
-	/* Only the child keeps these ends: if it dies, reads see EOF. */
 	close(ready[1]);
-	close(go[0]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(c, 'y');
+	close(ready[0]);
+	return child;
+}
+
+/* Another process's lock: named when visible, else "another process". */
+static void test_lock_other_process(void **state)
+{
+	char *path = make_image("lock2.img", 64 * KiB);
+	char expect[PATH_MAX + 128];
+	int go[2];
+	pid_t child;
+
+	(void)state;
+	assert_int_equal(pipe(go), 0);
+	child = fork_holder(path, go[0]);
+	close(go[0]);
 	snprintf(expect, sizeof(expect), "disk image %s is in use by process %d (%s)", path,
 		 (int)child, program_invocation_short_name);
 	assert_string_equal(open_fails(path, false, BLOCK_CACHE_WRITEBACK), expect);
 	assert_int_equal(write(go[1], "x", 1), 1);
 	assert_int_equal(waitpid(child, NULL, 0), child);
-	close(ready[0]);
 	close(go[1]);
 	block_close(open_img(path, false, BLOCK_CACHE_WRITEBACK, BLOCK_ENGINE_AUTO));
+}
+
+/*
+ * A holder killed a moment ago: its io_uring keeps the image open (and
+ * locked) until the kernel tears the ring down, after the process is
+ * reaped; the next open waits for that rather than failing.
+ */
+static void test_lock_killed_holder(void **state)
+{
+	char *path = strdup(make_image("lock3.img", 64 * KiB));
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		int go[2];
+		pid_t child;
+
+		assert_int_equal(pipe(go), 0);
+		child = fork_holder(path, go[0]);
+		close(go[0]);
+		assert_int_equal(kill(child, SIGKILL), 0);
+		assert_int_equal(waitpid(child, NULL, 0), child);
+		close(go[1]);
+		block_close(open_img(path, false, BLOCK_CACHE_WRITEBACK, BLOCK_ENGINE_AUTO));
+	}
+	free(path);
 }
 
 static void test_open_errors(void **state)
@@ -1065,6 +1100,7 @@ int main(void)
 	    BOTH(test_direct),
 	    BOTH(test_close_drains),
 	    cmocka_unit_test(test_lock_other_process),
+	    cmocka_unit_test(test_lock_killed_holder),
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_open_permission),
 	    cmocka_unit_test(test_uring_restricted),
