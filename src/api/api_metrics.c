@@ -104,6 +104,7 @@ static void exits_sum(struct vcpu_exit_counts *t, const struct vcpu_exit_counts 
 	t->intr += load(&c->intr);
 	t->shutdown += load(&c->shutdown);
 	t->system_event += load(&c->system_event);
+	t->dirty_ring_full += load(&c->dirty_ring_full);
 	t->internal_error += load(&c->internal_error);
 	t->fail_entry += load(&c->fail_entry);
 	t->other += load(&c->other);
@@ -123,6 +124,7 @@ static json_object *exits_json(const struct vcpu_exit_counts *c, uint64_t total)
 	jset_u64(o, "exit_intr", c->intr);
 	jset_u64(o, "exit_shutdown", c->shutdown);
 	jset_u64(o, "exit_system_event", c->system_event);
+	jset_u64(o, "exit_dirty_ring_full", c->dirty_ring_full);
 	jset_u64(o, "exit_internal_error", c->internal_error);
 	jset_u64(o, "exit_fail_entry", c->fail_entry);
 	jset_u64(o, "exit_other", c->other);

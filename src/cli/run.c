@@ -60,6 +60,12 @@ void cli_run_usage(void)
 	    "                     and console=hvc0 is appended to the command line\n"
 	    "  --transport pci|mmio\n"
 	    "                     how virtio devices attach (default pci)\n"
+	    "  --dirty-log auto|ring|bitmap\n"
+	    "                     how KVM reports the pages the guest writes while they\n"
+	    "                     are tracked (migration, diff snapshots): ring (KVM's\n"
+	    "                     dirty ring, or hearth refuses to start), bitmap\n"
+	    "                     (KVM_GET_DIRTY_LOG), auto: the ring where the host's\n"
+	    "                     KVM has it (default)\n"
 	    "  --shutdown-timeout SECONDS\n"
 	    "                     after SIGTERM presses the power button, how long the guest\n"
 	    "                     has to power off before it is stopped hard (default %u)\n"
@@ -140,6 +146,7 @@ enum {
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_TRANSPORT,
+	OPT_DIRTY_LOG,
 	OPT_API_SOCK,
 	OPT_CONFIG_FILE,
 	OPT_SECCOMP,
@@ -164,6 +171,7 @@ static const struct option run_options[] = {
     {"rng", required_argument, NULL, OPT_RNG},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"dirty-log", required_argument, NULL, OPT_DIRTY_LOG},
     {"api-sock", required_argument, NULL, OPT_API_SOCK},
     {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"seccomp", required_argument, NULL, OPT_SECCOMP},
@@ -312,6 +320,17 @@ int cli_run(int argc, char **argv)
 			else
 				return usage_error("--transport takes pci or mmio, not '%s'",
 						   optarg);
+			break;
+		case OPT_DIRTY_LOG:
+			if (!strcmp(optarg, "auto"))
+				cfg.dirty_log = DIRTY_LOG_AUTO;
+			else if (!strcmp(optarg, "ring"))
+				cfg.dirty_log = DIRTY_LOG_RING;
+			else if (!strcmp(optarg, "bitmap"))
+				cfg.dirty_log = DIRTY_LOG_BITMAP;
+			else
+				return usage_error(
+				    "--dirty-log takes auto, ring or bitmap, not '%s'", optarg);
 			break;
 		case OPT_API_SOCK:
 			l.api_sock = optarg;

@@ -85,6 +85,45 @@ int kvm_create_vm(struct kvm *kvm)
 	return kvm->vm_fd < 0 ? -errno : 0;
 }
 
+int kvm_enable_dirty_ring(struct kvm *kvm, uint32_t entries)
+{
+	uint64_t bytes = (uint64_t)entries * sizeof(struct kvm_dirty_gfn);
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL, .args = {bytes}};
+	int max = kvm_vm_check_extension(kvm, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+
+	if (max <= 0) {
+		cap.cap = KVM_CAP_DIRTY_LOG_RING;
+		max = kvm_vm_check_extension(kvm, KVM_CAP_DIRTY_LOG_RING);
+	}
+	if (max <= 0 || bytes > (uint64_t)max || bytes < (uint64_t)sysconf(_SC_PAGESIZE))
+		return -EOPNOTSUPP;
+	if (ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	kvm->dirty_ring_entries = entries;
+	return 0;
+}
+
+struct kvm_dirty_gfn *kvm_map_dirty_ring(const struct kvm *kvm, int vcpu_fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, kvm->dirty_ring_entries * sizeof(struct kvm_dirty_gfn),
+		       PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd,
+		       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * page);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void kvm_unmap_dirty_ring(const struct kvm *kvm, struct kvm_dirty_gfn *ring)
+{
+	if (ring)
+		munmap(ring, kvm->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
+}
+
+int kvm_reset_dirty_rings(struct kvm *kvm)
+{
+	return ioctl(kvm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0 ? -errno : 0;
+}
+
 int kvm_set_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
 		   uint32_t flags)
 {

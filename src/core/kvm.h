@@ -9,9 +9,10 @@
 #include <stdint.h>
 
 struct kvm {
-	int fd;		 /* /dev/kvm */
-	int vm_fd;	 /* the VM, -1 until kvm_create_vm() */
-	size_t run_size; /* size of each vCPU's kvm_run mapping */
+	int fd;			     /* /dev/kvm */
+	int vm_fd;		     /* the VM, -1 until kvm_create_vm() */
+	size_t run_size;	     /* size of each vCPU's kvm_run mapping */
+	uint32_t dirty_ring_entries; /* per vCPU; 0: dirty pages come from KVM_GET_DIRTY_LOG */
 };
 
 /*
@@ -47,6 +48,30 @@ int kvm_set_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, 
  * KVM's log is cleared. Returns 0 or -errno.
  */
 int kvm_get_dirty_log(struct kvm *kvm, uint32_t slot, uint64_t *bitmap);
+
+/*
+ * kvm_enable_dirty_ring - make KVM report the pages vCPUs write through a
+ * ring of entries per vCPU (KVM_CAP_DIRTY_LOG_RING, with acquire/release
+ * ordering where offered) instead of a bitmap per slot. Only before any
+ * vCPU exists. Returns 0 (kvm->dirty_ring_entries set), -EOPNOTSUPP when
+ * the host's KVM has no dirty ring of that size, or -errno.
+ */
+int kvm_enable_dirty_ring(struct kvm *kvm, uint32_t entries);
+
+/*
+ * kvm_map_dirty_ring - map the dirty ring of vCPU vcpu_fd (after
+ * kvm_enable_dirty_ring()): kvm->dirty_ring_entries entries. Returns the
+ * mapping or NULL (errno set); kvm_unmap_dirty_ring() undoes it.
+ */
+struct kvm_dirty_gfn *kvm_map_dirty_ring(const struct kvm *kvm, int vcpu_fd);
+void kvm_unmap_dirty_ring(const struct kvm *kvm, struct kvm_dirty_gfn *ring);
+
+/*
+ * kvm_reset_dirty_rings - KVM_RESET_DIRTY_RINGS: KVM takes back the ring
+ * entries marked harvested and write-protects their pages again, so that
+ * the next write to them is reported anew. Returns 0 or -errno.
+ */
+int kvm_reset_dirty_rings(struct kvm *kvm);
 
 /* kvm_irq_line - drive a GSI of the in-kernel irqchip. Returns 0 or -errno. */
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level);

@@ -191,7 +191,8 @@ static const struct seccomp_rule rules[] = {
 /* vCPU threads: running the vCPU, interrupts and eventfds its devices set up. */
 static const unsigned long vcpu_ioctls[] = {
     KVM_RUN,
-    KVM_KVMCLOCK_CTRL, /* running, parking (vm_pause) */
+    KVM_KVMCLOCK_CTRL,	   /* running, parking (vm_pause) */
+    KVM_RESET_DIRTY_RINGS, /* its dirty ring is full (vmm/dirty_ring.c) */
     KVM_GET_REGS,
     KVM_GET_SREGS, /* the register dump after a fatal exit */
     KVM_IRQ_LINE,
@@ -215,6 +216,7 @@ static const unsigned long tty_ioctls[] = {TCGETS, TCSETS};
 static const unsigned long migration_ioctls[] = {
     KVM_SET_USER_MEMORY_REGION,
     KVM_GET_DIRTY_LOG,
+    KVM_RESET_DIRTY_RINGS, /* where the VM has dirty rings */
     TCGETS,
     TCSETS,
 };
@@ -228,7 +230,8 @@ static const unsigned long vmm_ioctls[] = {
     KVM_IOEVENTFD,
     KVM_CHECK_EXTENSION,
     KVM_SET_USER_MEMORY_REGION,
-    KVM_GET_DIRTY_LOG, /* diff snapshots (snapshot.c) */
+    KVM_GET_DIRTY_LOG,	   /* diff snapshots (snapshot.c) */
+    KVM_RESET_DIRTY_RINGS, /* the same with dirty rings */
     TUNSETOFFLOAD,
     /* vCPU state (vcpu_state.c), saved and restored while the vCPUs are parked */
     KVM_GET_MP_STATE,

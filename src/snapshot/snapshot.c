@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "snapshot/snapshot_priv.h"
+#include "vmm/dirty_ring.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -471,17 +472,23 @@ static size_t dirty_words(uint64_t size)
 
 int snap_take_dirty(struct vm *vm, uint64_t **dirty, char *err, size_t errlen)
 {
+	/* With dirty rings, the vCPUs' pages join hearth's in the regions' bitmaps. */
+	int r = dirty_ring_collect(vm);
+
+	if (r) {
+		snprintf(err, errlen, "KVM_RESET_DIRTY_RINGS: %s", strerror(-r));
+		return r;
+	}
 	for (unsigned i = 0; i < vm->mem.nr; i++) {
 		struct gm_region *g = &vm->mem.regions[i];
 		size_t n = dirty_words(g->size);
-		int r;
 
 		dirty[i] = calloc(n, sizeof(uint64_t));
 		if (!dirty[i]) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		r = kvm_get_dirty_log(&vm->kvm, g->slot, dirty[i]);
+		r = vm->kvm.dirty_ring_entries ? 0 : kvm_get_dirty_log(&vm->kvm, g->slot, dirty[i]);
 		if (r) {
 			snprintf(err, errlen, "KVM_GET_DIRTY_LOG of slot %u: %s", g->slot,
 				 strerror(-r));

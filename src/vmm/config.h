@@ -47,6 +47,13 @@ struct disk_config {
 
 enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };
 
+/* How KVM reports the pages vCPUs write (--dirty-log). */
+enum dirty_log_kind {
+	DIRTY_LOG_AUTO,	  /* the dirty ring where the host has it, else the bitmap */
+	DIRTY_LOG_RING,	  /* the dirty ring, or hearth refuses to start */
+	DIRTY_LOG_BITMAP, /* KVM_GET_DIRTY_LOG's bitmap */
+};
+
 struct vm_config {
 	char id[CONFIG_ID_MAX + 1];
 	const char *kernel_path;
@@ -72,6 +79,8 @@ struct vm_config {
 	const char *restore_mem_path;
 	/* KVM dirty logging on guest memory, for diff snapshots (track_dirty_pages). */
 	bool track_dirty_pages;
+	/* How KVM reports dirty pages (--dirty-log; vmm/dirty_ring.h). */
+	enum dirty_log_kind dirty_log;
 	/*
 	 * Built to receive a migrating VM (migration/migration.h): anonymous
 	 * memory, no kernel loaded, no firmware tables written, disk images

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The vCPU threads: the KVM_RUN loop and exit dispatch. */
 #include "core/log.h"
+#include "vmm/dirty_ring.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -66,6 +67,7 @@ static int handle_mmio(struct vcpu *vcpu, struct kvm_run *run)
 int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 {
 	struct vcpu_exit_counts *c = &vcpu->exit_counts;
+	int r;
 
 	count(&vcpu->exits);
 	switch (run->exit_reason) {
@@ -102,6 +104,19 @@ int vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 				  run->system_event.type);
 			return VM_EXIT_UNHANDLED;
 		}
+	case KVM_EXIT_DIRTY_RING_FULL:
+		/* The ring is full of pages written while dirty logging is on. */
+		count(&c->dirty_ring_full);
+		if (c->dirty_ring_full == 1)
+			log_info("vCPU %u: its dirty ring filled up: the vCPU harvests it itself",
+				 vcpu->index);
+		r = dirty_ring_full(vcpu);
+		if (r) {
+			log_error("vCPU %u: cannot harvest its dirty ring: %s", vcpu->index,
+				  strerror(-r));
+			return VM_EXIT_HOST_ERROR;
+		}
+		return 0;
 	case KVM_EXIT_INTERNAL_ERROR:
 		count(&c->internal_error);
 		log_error("vCPU %u: KVM internal error, suberror %u", vcpu->index,

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "sandbox/seccomp.h"
+#include "vmm/dirty_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -514,6 +515,12 @@ static int vm_setup_vcpus(struct vm *vm, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot create vCPU %u: %s", i, strerror(-r));
 			break;
 		}
+		r = dirty_ring_map(vm, v);
+		if (r) {
+			snprintf(err, errlen, "cannot map vCPU %u's dirty ring: %s", i,
+				 strerror(-r));
+			break;
+		}
 		nent = cpu_model_vcpu_cpuid(&vm->cpu, i, vm->cfg.ncpus, cpuid);
 		r = x86_vcpu_setup_cpu(v->fd, cpuid, nent);
 		if (r) {
@@ -547,6 +554,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->mem.fd = -1;
 	vm->signal_fd = vm->shutdown_timer_fd = vm->rtc_timer_fd = vm->console_fd = -1;
 	vm->loop.epfd = -1;
+	pthread_mutex_init(&vm->dirty_ring_lock, NULL);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
@@ -577,6 +585,9 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create a KVM virtual machine: %s", strerror(-r));
 		goto fail;
 	}
+	r = dirty_ring_setup(vm, err, errlen);
+	if (r)
+		goto fail;
 	/*
 	 * Memory first: a memory slot registered after the irqchip exists
 	 * waits for an SRCU grace period (milliseconds); before, it does not.
@@ -1041,6 +1052,7 @@ void vm_destroy(struct vm *vm)
 	console_close(vm->console);
 	for (unsigned i = 0; vm->vcpus && i < vm->cfg.ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
+		dirty_ring_unmap(vm, v);
 		if (v->run)
 			munmap(v->run, vm->kvm.run_size);
 		if (v->fd > 0)

@@ -50,6 +50,7 @@ struct vcpu_exit_counts {
 	uint64_t mmio_read, mmio_write;	 /* KVM_EXIT_MMIO */
 	uint64_t hlt, intr;		 /* KVM_EXIT_HLT, KVM_EXIT_INTR */
 	uint64_t shutdown, system_event; /* KVM_EXIT_SHUTDOWN, KVM_EXIT_SYSTEM_EVENT */
+	uint64_t dirty_ring_full;	 /* KVM_EXIT_DIRTY_RING_FULL */
 	uint64_t internal_error, fail_entry;
 	uint64_t other;	       /* any other reason */
 	uint64_t guest_errors; /* malformed I/O or MMIO exits ignored */
@@ -64,6 +65,8 @@ struct vcpu {
 	bool thread_started;
 	uint64_t exits; /* exits handled in user space */
 	struct vcpu_exit_counts exit_counts;
+	struct kvm_dirty_gfn *dirty_ring; /* vmm/dirty_ring.h; NULL without rings */
+	uint32_t dirty_next;		  /* the next entry to harvest */
 };
 
 struct vm {
@@ -88,6 +91,7 @@ struct vm {
 	uint32_t tsc_khz;
 
 	/* Stopping: the first request wins; vm_run() returns its status. */
+	pthread_mutex_t dirty_ring_lock; /* harvesting the vCPUs' dirty rings */
 	pthread_mutex_t stop_lock;
 	atomic_bool stopping;
 	int exit_status;

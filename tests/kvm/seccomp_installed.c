@@ -64,6 +64,7 @@ static const struct named_value requests[] = {
     REQ(KVM_CHECK_EXTENSION),
     REQ(KVM_SET_USER_MEMORY_REGION),
     REQ(KVM_GET_DIRTY_LOG),
+    REQ(KVM_RESET_DIRTY_RINGS),
     REQ(KVM_GET_MP_STATE),
     REQ(KVM_SET_MP_STATE),
     REQ(KVM_GET_FPU),
