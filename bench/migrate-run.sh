@@ -134,6 +134,7 @@ run_hearth() {
 	mig_start dst $MIG_DST --incoming "tcp:$MIG_DST_ADDR:$MIG_PORT"
 	vm_wait_for dst "migration: listening on" 60 || fail "hearth: the destination did not listen"
 	steady src "$rate"
+	echo "bench/migrate: hearth $rate MB/s: the guest counts (dirtied $(dirtied_mb src) MB); migrating"
 	from=$(mig_counts src | tail -n1)
 	start=$(mig_mark)
 	# At most 300 s; a migration still going then is shown as GET /migrate has it.
@@ -188,6 +189,7 @@ run_qemu() {
 	IFS= read -r -t 60 greeting <&8 || fail "qemu: no QMP greeting"
 	qmp src '{"execute": "qmp_capabilities"}'
 	steady src "$rate"
+	echo "bench/migrate: qemu $rate MB/s: the guest counts (dirtied $(dirtied_mb src) MB); migrating"
 	qmp src '{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 300, "max-bandwidth": 10737418240}}'
 	case "$QMP_REPLY" in *'"error"'*) fail "qemu: migrate-set-parameters: $QMP_REPLY" ;; esac
 	from=$(mig_counts src | tail -n1)
