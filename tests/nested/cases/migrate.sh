@@ -70,6 +70,9 @@ if ! vm_wait_for dst "^NET-$(((net_from / 50 + 4) * 50))" 60; then
 	fail "the peer's stream stopped after the move (was at $net_from; the state of the path is in the log)"
 fi
 mig_peer_alive || fail "the peer's connection is gone"
+# The nested host's KVM (kvm-amd) has a dirty ring: the dirty pages came from it.
+grep -q "dirty pages: KVM's dirty ring" "$CASE_DIR/src.err" ||
+	fail "the source did not use KVM's dirty ring ($(grep 'dirty pages:' "$CASE_DIR/src.err"))"
 port=$(mig_switch_port $MIG_GUEST_MAC)
 [ "$port" = pB ] || fail "the switch has the guest's MAC on port $port, not on host B's pB"
 vm_has dst NET-GAP && fail "the guest's stream has a gap: $(grep NET-GAP "$CASE_DIR/dst.out" | head -n1)"
