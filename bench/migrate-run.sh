@@ -185,7 +185,9 @@ run_qemu() {
 	mig_start_cmd dst $MIG_DST "$QEMU" $(qemu_args dst) \
 		-append "$HEARTH_GUEST_CMDLINE hearth.test=migrate hearth.dirty=$rate" \
 		-incoming "tcp:$MIG_DST_ADDR:$MIG_PORT"
-	exec 7>"$CASE_DIR/src.qmp.in" 8<"$CASE_DIR/src.qmp.out"
+	# Read-write opens of the FIFOs do not block: a QEMU that failed to
+	# start is a missing greeting (its stderr shown), not a hang.
+	exec 7<>"$CASE_DIR/src.qmp.in" 8<>"$CASE_DIR/src.qmp.out"
 	IFS= read -r -t 60 greeting <&8 || fail "qemu: no QMP greeting"
 	qmp src '{"execute": "qmp_capabilities"}'
 	steady src "$rate"

@@ -193,8 +193,10 @@ qmp_until() {
 # qemu_qmp_open: the QMP pipes of the QEMU just started (fds 7 and 8), its
 # greeting read and capabilities negotiated.
 qemu_qmp_open() {
-	exec 7>"$work/qmp.in" 8<"$work/qmp.out"
-	IFS= read -r _ <&8 || die "qemu: no QMP greeting"
+	# Read-write opens of the FIFOs do not block: a QEMU that failed to
+	# start is a missing greeting, not a hang.
+	exec 7<>"$work/qmp.in" 8<>"$work/qmp.out"
+	IFS= read -r -t 60 _ <&8 || die "qemu: no QMP greeting"
 	qmp '{"execute": "qmp_capabilities"}'
 }
 
