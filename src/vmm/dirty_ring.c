@@ -11,19 +11,22 @@
 #include <sys/stat.h>
 
 /*
- * Why the host's dirty ring is not to be used, or NULL. PVM's KVM
- * (kvm_pvm) emulates guest instructions in batches without checking the
- * ring between them: a ring fills up completely (a kernel warning in
- * kvm_dirty_ring_push) and the vCPU stops making progress. Where sysfs
- * is out of sight (a jail) the module cannot be seen, so the ring is not
- * chosen by default either.
+ * PVM's KVM (kvm_pvm) emulates guest instructions in batches without
+ * checking the ring between them: a ring fills up completely (a kernel
+ * warning in kvm_dirty_ring_push) and the vCPU stops making progress.
+ */
+static const char ring_pvm[] = "this host's KVM is PVM, whose dirty rings overflow";
+
+/*
+ * Why the dirty ring is not chosen by default, or NULL: a PVM host, or
+ * sysfs out of sight (a jail), where PVM cannot be ruled out.
  */
 static const char *ring_unfit(void)
 {
 	struct stat st;
 
 	if (stat("/sys/module/kvm_pvm", &st) == 0)
-		return "this host's KVM is PVM, whose dirty rings overflow";
+		return ring_pvm;
 	if (stat("/sys/module/kvm", &st) != 0)
 		return "cannot see which KVM this host has (no /sys/module/kvm)";
 	return NULL;
@@ -42,10 +45,11 @@ int dirty_ring_setup(struct vm *vm, char *err, size_t errlen)
 		log_info("dirty pages: KVM's dirty bitmap (no dirty ring: %s)", why);
 		return 0;
 	}
-	r = why ? -EOPNOTSUPP : kvm_enable_dirty_ring(&vm->kvm, VM_DIRTY_RING_ENTRIES);
+	/* Asked for by name: refused only where it is known to fail. */
+	r = why == ring_pvm ? -EOPNOTSUPP : kvm_enable_dirty_ring(&vm->kvm, VM_DIRTY_RING_ENTRIES);
 	if (r && vm->cfg.dirty_log == DIRTY_LOG_RING) {
 		snprintf(err, errlen, "--dirty-log ring: %s",
-			 why		    ? why
+			 why == ring_pvm    ? ring_pvm
 			 : r == -EOPNOTSUPP ? "this host's KVM has no dirty ring"
 					    : strerror(-r));
 		return r;
