@@ -10,6 +10,7 @@
 #include "migration/migration.h"
 #include "sandbox/seccomp.h"
 #include "snapshot/snapshot_priv.h"
+#include "vmm/dirty_ring.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -88,6 +89,29 @@ const char *migration_state_name(enum migration_state s)
 }
 
 /* ---- steps on the event loop ------------------------------------------------------ */
+
+static int set_dirty_logging(struct vm *vm, bool on);
+
+/*
+ * After a failed migration, dirty logging back to what the VM had. With
+ * dirty rings, logging goes off only once the vCPUs are stopped and every
+ * ring is emptied: KVM must not reset (write-protect again) an entry of a
+ * slot it no longer logs, which left the nested host's guests stalled or
+ * triple-faulted after a cancel.
+ */
+static void dirty_logging_back(struct migration *m)
+{
+	struct vm *vm = m->vm;
+	bool drain = vm->kvm.dirty_ring_entries && !vm->cfg.track_dirty_pages;
+	bool pause = drain && !vm_is_paused(vm) && vm_pause(vm) == 0;
+
+	if (drain && dirty_ring_collect(vm))
+		log_warn("migration: cannot empty the dirty rings");
+	if (set_dirty_logging(vm, vm->cfg.track_dirty_pages))
+		log_warn("migration: cannot turn dirty logging off");
+	if (pause)
+		vm_resume(vm);
+}
 
 /* Apply op to every disk (all of them, even after one fails); the first error. */
 static int disks_each(struct vm *vm, int (*op)(struct block_dev *dev))
@@ -212,6 +236,7 @@ static void on_call(void *opaque, uint32_t events)
 			m->disks_released = false;
 		}
 		atomic_store(&m->vm->throttle_percent, 0);
+		dirty_logging_back(m);
 		if (m->paused_by_us) {
 			vm_resume(m->vm);
 			m->paused_by_us = false;
@@ -791,8 +816,6 @@ static void run_job(struct migration *m)
 
 		fprintf(stderr, "hearth: migration %s: %s\n", m->cancelled ? "cancelled" : "failed",
 			m->st.error);
-		if (set_dirty_logging(vm, vm->cfg.track_dirty_pages))
-			log_warn("migration: cannot turn dirty logging off");
 		run_call(m, MIG_CALL_ABORT, aerr, sizeof(aerr));
 		return;
 	}
