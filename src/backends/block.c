@@ -863,7 +863,7 @@ int block_sync(struct block_dev *dev)
 
 int block_unlock(struct block_dev *dev)
 {
-	int r = fdatasync(dev->fd) < 0 ? -errno : 0;
+	int r = block_sync(dev);
 
 	unlock_image(dev);
 	return r;

@@ -65,7 +65,7 @@ void cli_run_usage(void)
 	    "                     are tracked (migration, diff snapshots): ring (KVM's\n"
 	    "                     dirty ring, or hearth refuses to start), bitmap\n"
 	    "                     (KVM_GET_DIRTY_LOG), auto: the ring where the host's\n"
-	    "                     KVM has it (default)\n"
+	    "                     KVM has it and is not PVM (default)\n"
 	    "  --shutdown-timeout SECONDS\n"
 	    "                     after SIGTERM presses the power button, how long the guest\n"
 	    "                     has to power off before it is stopped hard (default %u)\n"

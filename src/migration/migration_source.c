@@ -95,9 +95,10 @@ static int set_dirty_logging(struct vm *vm, bool on);
 /*
  * After a failed migration, dirty logging back to what the VM had. With
  * dirty rings, logging goes off only once the vCPUs are stopped and every
- * ring is emptied: KVM must not reset (write-protect again) an entry of a
- * slot it no longer logs, which left the nested host's guests stalled or
- * triple-faulted after a cancel.
+ * ring is emptied, so that KVM never resets (write-protects again) an
+ * entry of a slot it no longer logs: without this, the nested host's
+ * guests stalled or triple-faulted after every cancel (that reset being
+ * the likely cause; the emptied rings made it go away).
  */
 static void dirty_logging_back(struct migration *m)
 {

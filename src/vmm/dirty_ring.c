@@ -34,32 +34,32 @@ static const char *ring_unfit(void)
 
 int dirty_ring_setup(struct vm *vm, char *err, size_t errlen)
 {
-	const char *why = ring_unfit();
-	int r;
+	enum dirty_log_kind want = vm->cfg.dirty_log;
+	const char *why;
+	int r = 0;
 
-	if (vm->cfg.dirty_log == DIRTY_LOG_BITMAP) {
+	if (want == DIRTY_LOG_BITMAP) {
 		log_info("dirty pages: KVM's dirty bitmap (--dirty-log bitmap)");
 		return 0;
 	}
-	if (why && vm->cfg.dirty_log == DIRTY_LOG_AUTO) {
-		log_info("dirty pages: KVM's dirty bitmap (no dirty ring: %s)", why);
-		return 0;
+	/* By default only where nothing speaks against it; by name, unless known to fail. */
+	why = ring_unfit();
+	if (!why || (want == DIRTY_LOG_RING && why != ring_pvm)) {
+		r = kvm_enable_dirty_ring(&vm->kvm, VM_DIRTY_RING_ENTRIES);
+		why = !r		 ? NULL
+		      : r == -EOPNOTSUPP ? "the host's KVM lacks KVM_CAP_DIRTY_LOG_RING"
+					 : strerror(-r);
 	}
-	/* Asked for by name: refused only where it is known to fail. */
-	r = why == ring_pvm ? -EOPNOTSUPP : kvm_enable_dirty_ring(&vm->kvm, VM_DIRTY_RING_ENTRIES);
-	if (r && vm->cfg.dirty_log == DIRTY_LOG_RING) {
-		snprintf(err, errlen, "--dirty-log ring: %s",
-			 why == ring_pvm    ? ring_pvm
-			 : r == -EOPNOTSUPP ? "this host's KVM has no dirty ring"
-					    : strerror(-r));
-		return r;
-	}
-	if (r)
-		log_info("dirty pages: KVM's dirty bitmap (no dirty ring here: %s)",
-			 r == -EOPNOTSUPP ? "KVM has none" : strerror(-r));
-	else
+	if (!why) {
 		log_info("dirty pages: KVM's dirty ring, %u entries per vCPU",
 			 VM_DIRTY_RING_ENTRIES);
+		return 0;
+	}
+	if (want == DIRTY_LOG_RING) {
+		snprintf(err, errlen, "--dirty-log ring: %s", why);
+		return r ? r : -EOPNOTSUPP;
+	}
+	log_info("dirty pages: KVM's dirty bitmap (no dirty ring: %s)", why);
 	return 0;
 }
 
