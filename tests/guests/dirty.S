@@ -43,7 +43,14 @@
 	.text
 	.globl _start
 _start:
-	to_user_mode PT_BASE, TSS_BASE, USER_SP, user_main
+	/*
+	 * IOPL 3: its port I/O never reads the TSS's I/O bitmap. A migrated
+	 * vCPU gets TR back from KVM_SET_SREGS, and kvm-amd reports TR as a
+	 * busy TSS, which QEMU's TCG (the nested test host's emulated SVM)
+	 * then refuses for bitmap checks: the guest's first print after a
+	 * migration there was a #GP and a triple fault.
+	 */
+	to_user_mode PT_BASE, TSS_BASE, USER_SP, user_main, 0x3002
 user_main:
 	/* r12 = D, the decimal number the command line starts with. */
 	mov ZERO_PAGE + 0x228, %esi

@@ -174,6 +174,13 @@ l1_payload() {
 	local stamp_bin
 	stamp_bin=$(dirname "$HEARTH_BIN")/bench/line-stamp
 	[ -x "$stamp_bin" ] && l1_add_elf "$stage" "$stamp_bin" /hearth/build/line-stamp
+	# The CPL-3 dirtying guest (tests/guests/dirty.S) for migrate_ring.
+	local dirty_guest
+	dirty_guest=$(dirname "$HEARTH_BIN")/tests/guests/dirty.bzImage
+	if [ -f "$dirty_guest" ]; then
+		mkdir -p "$stage/hearth/build/tests/guests"
+		cp "$dirty_guest" "$stage/hearth/build/tests/guests/"
+	fi
 	install -m 0755 "$cmdfile" "$stage/hearth/l1-command"
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
 		>"$output"
