@@ -1,8 +1,9 @@
 #!/bin/sh
-# bench/migrate-run.sh MEMORY_MIB RATES RUNS: the work of bench/migrate, run
-# where Linux guests run (inside the nested test host, or on a host whose
-# /dev/kvm boots stock kernels). For each dirtying rate (MB/s, comma
-# separated; 0 = idle) and each run, hearth then QEMU migrate the same guest
+# bench/migrate-run.sh MEMORY_MIB RATES RUNS [VMMS]: the work of
+# bench/migrate, run where Linux guests run (inside the nested test host, or
+# on a host whose /dev/kvm boots stock kernels). For each dirtying rate (MB/s,
+# comma separated; 0 = idle) and each run, hearth then QEMU (VMMS, default
+# "hearth,qemu") migrate the same guest
 # (guest/tests/migrate.sh: a console counter every 10 ms, hearth.dirty=RATE)
 # from network namespace hm-src to hm-dst over a veth pair
 # (tests/nested/migrate_env.sh), the disk image shared. Prints one line per
@@ -14,6 +15,10 @@
 # downtime, measured the same way for both; tick: the longest one in the
 # 2 s before; own_*: what the VMM itself reports (hearth migrate's summary,
 # QEMU's query-migrate); dirtied: the rate the guest reached, MB/s.
+# A measurement that fails (the nested host's emulated SVM now and then
+# triple-faults a guest; QEMU's destination has refused streams) is tried
+# again, at most ATTEMPTS times in all (default 3); each failure prints why
+# and then `FAILED-ATTEMPT VMM RATE`, the last one also `GAVE-UP VMM RATE`.
 #
 # hearth: `hearth run ... --api-sock` on the source, `hearth run --incoming
 # tcp:ADDR:PORT` on the destination, `hearth migrate --max-downtime 300`
@@ -30,6 +35,8 @@ export HEARTH_ROOT
 mem=${1:-1024}
 rates=${2:-0,50,200}
 runs=${3:-1}
+vmms=${4:-hearth,qemu}
+attempts=${ATTEMPTS:-3}
 . "$HEARTH_ROOT/tests/nested/config.sh"
 HEARTH_VMM=hearth
 export HEARTH_VMM
@@ -219,12 +226,27 @@ run_qemu() {
 	qmp src '{"execute": "quit"}'
 }
 
+# measure VMM RATE: one measurement, tried at most $attempts times.
+measure() {
+	_a=1
+	until (run_"$1" "$2"); do
+		echo "FAILED-ATTEMPT $1 $2"
+		if [ "$_a" -ge "$attempts" ]; then
+			echo "GAVE-UP $1 $2"
+			return 1
+		fi
+		_a=$((_a + 1))
+		echo "bench/migrate: $1 $2 MB/s: attempt $_a of $attempts"
+	done
+}
+
 for rate in $(echo "$rates" | tr ',' ' '); do
 	i=0
 	while [ $i -lt "$runs" ]; do
 		i=$((i + 1))
-		(run_hearth "$rate")
-		(run_qemu "$rate")
+		for vmm in $(echo "$vmms" | tr ',' ' '); do
+			measure "$vmm" "$rate"
+		done
 	done
 done
 rm -rf "$CASE_DIR"
