@@ -46,9 +46,12 @@ int dirty_ring_setup(struct vm *vm, char *err, size_t errlen)
 	why = ring_unfit();
 	if (!why || (want == DIRTY_LOG_RING && why != ring_pvm)) {
 		r = kvm_enable_dirty_ring(&vm->kvm, VM_DIRTY_RING_ENTRIES);
-		why = !r		 ? NULL
-		      : r == -EOPNOTSUPP ? "the host's KVM lacks KVM_CAP_DIRTY_LOG_RING"
-					 : strerror(-r);
+		if (r == -EOPNOTSUPP)
+			why = "the host's KVM lacks KVM_CAP_DIRTY_LOG_RING";
+		else if (r)
+			why = strerror(-r);
+		else
+			why = NULL;
 	}
 	if (!why) {
 		log_info("dirty pages: KVM's dirty ring, %u entries per vCPU",
