@@ -80,6 +80,18 @@ nested_where() {
 	fi
 }
 
+# direct_path: a PATH whose `sh` is busybox's, the shell the nested host
+# runs the harness with. The cases, their helpers and the bench scripts use
+# its `read -t` and `read -u` (dash, Debian's sh, has neither), also in
+# commands they start (`ip netns exec ... sh -c`); run directly, they get it
+# from this PATH.
+direct_path() {
+	local d=$L1_OUT/direct-bin
+	mkdir -p "$d" && ln -sf "$(command -v busybox)" "$d/sh" ||
+		l1_die "cannot make $d/sh (busybox-static: scripts/install-deps.sh)"
+	echo "$d:$PATH"
+}
+
 # Make sure guest/out has the default guest.
 l1_guest_ready() {
 	"$HEARTH_ROOT/guest/prepare.sh" || l1_die "guest/prepare.sh failed"

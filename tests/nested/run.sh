@@ -55,6 +55,7 @@ fi
 
 if [ "$(nested_where)" = direct ]; then
 	echo "nested: running on this machine's /dev/kvm with $HEARTH_VMM"
+	PATH=$(direct_path) || exit 1
 	exec sh "$here/runner.sh" "${names[@]}"
 fi
 
